@@ -9,8 +9,10 @@ CC      ?= cc
 LUAJIT  ?= luajit
 ARCH    ?= -march=native
 CFLAGS  ?= -O3 $(ARCH) -fno-math-errno
-CFLAGS  += -std=gnu11 -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Icore
-LDLIBS  += -lopenblas -lpng -ljpeg -lm -lpthread -fopenmp
+override CFLAGS += -std=gnu11 -fPIC -fopenmp -Wall -Wextra -Wno-unused-parameter -Icore
+override LDLIBS += -lopenblas -lpng -ljpeg -lz -lm -lpthread -fopenmp
+# never unloaded: LuaJIT closes libraries at exit while OpenMP worker threads still run
+override LDLIBS += -Wl,-z,nodelete
 BUILD   := build
 LIB     := $(BUILD)/libfathom.so
 
@@ -20,7 +22,7 @@ HDRS    := $(wildcard core/*.h)
 
 # OpenBLAS headers live in different places on different distributions.
 OPENBLAS_INC := $(firstword $(wildcard /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/openblas /usr/include/x86_64-linux-gnu))
-CFLAGS  += $(if $(OPENBLAS_INC),-I$(OPENBLAS_INC))
+override CFLAGS += $(if $(OPENBLAS_INC),-I$(OPENBLAS_INC))
 
 # CUDA: found when nvcc is; CUDA_HOME may point elsewhere.
 CUDA_HOME ?= $(firstword $(wildcard /usr/local/cuda /usr/lib/cuda))

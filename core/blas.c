@@ -33,16 +33,20 @@ int ft_get_num_threads(void) {
 #endif
 }
 
-/* Describe t as a BLAS operand: *ld and whether it must be read transposed. */
+/* Describe the 2-D t (m x n) as a row-major BLAS operand: 1 when BLAS can read it in
+ * place, with *ld and *flip (1: read it as column-major, i.e. flip its transpose flag).
+ * Row-major needs element (i,j) at i*ld + j with ld >= max(1,n); column-major needs it
+ * at i + j*ld with ld >= max(1,m). A dimension of size 1 leaves its stride free. */
 static int blas_layout(const ft_tensor *t, int64_t *ld, int *flip) {
-  if (t->stride[1] == 1 && t->stride[0] >= (t->size[1] > 1 ? t->size[1] : 1)) {
-    *ld = t->stride[0] > 0 ? t->stride[0] : 1; *flip = 0; return 1;
+  int64_t m = t->size[0], n = t->size[1], s0 = t->stride[0], s1 = t->stride[1];
+  int64_t mm = m > 1 ? m : 1, nn = n > 1 ? n : 1;
+  if ((n <= 1 || s1 == 1) && (m <= 1 || s0 >= nn)) {
+    *ld = m <= 1 ? nn : s0; *flip = 0;
+    return *ld <= 0x7fffffff;
   }
-  if (t->stride[0] == 1 && t->stride[1] >= (t->size[0] > 1 ? t->size[0] : 1)) {
-    *ld = t->stride[1] > 0 ? t->stride[1] : 1; *flip = 1; return 1;
-  }
-  if (t->size[0] <= 1 || t->size[1] <= 1) { /* a vector: any stride pattern is fine */
-    *ld = t->size[1] > 1 ? t->size[1] : 1; *flip = 0; return t->stride[1] == 1 || t->size[1] <= 1;
+  if ((m <= 1 || s0 == 1) && (n <= 1 || s1 >= mm)) {
+    *ld = n <= 1 ? mm : s1; *flip = 1;
+    return *ld <= 0x7fffffff;
   }
   return 0;
 }
@@ -50,7 +54,7 @@ static int blas_layout(const ft_tensor *t, int64_t *ld, int *flip) {
 int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, int trans_b,
             double alpha, double beta) {
   const char *fn = "ft_gemm";
-  char sa[64], sb[64], sc[64];
+  char sc[64];
   FT_TRY(ft_check_cpu(fn, "C", c));
   FT_TRY(ft_check_cpu(fn, "A", a));
   FT_TRY(ft_check_cpu(fn, "B", b));
@@ -61,13 +65,16 @@ int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, i
   if (a->dtype != c->dtype || b->dtype != c->dtype)
     return ft_fail("%s: A, B and C must share one dtype (%s, %s, %s)", fn,
                    ft_dtype_name(a->dtype), ft_dtype_name(b->dtype), ft_dtype_name(c->dtype));
+  trans_a = trans_a != 0;
+  trans_b = trans_b != 0;
   int64_t m = trans_a ? a->size[1] : a->size[0], k = trans_a ? a->size[0] : a->size[1];
   int64_t kb = trans_b ? b->size[1] : b->size[0], n = trans_b ? b->size[0] : b->size[1];
   if (k != kb || c->size[0] != m || c->size[1] != n)
     return ft_fail("%s: sizes do not match: op(A) %lldx%lld, op(B) %lldx%lld, C %s", fn,
                    (long long)m, (long long)k, (long long)kb, (long long)n,
                    ft_shape_str(c, sc, sizeof sc));
-  (void)sa; (void)sb;
+  if (m > 0x7fffffff || n > 0x7fffffff || k > 0x7fffffff)
+    return ft_fail("%s: a dimension exceeds BLAS's 32-bit limit", fn);
   if (m == 0 || n == 0) return FT_OK;
 
   /* Operands BLAS cannot read in place are copied to contiguous temporaries. */
@@ -79,18 +86,20 @@ int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, i
     if ((st = ft_tensor_contiguous(&bc, b))) goto done;
     b = bc; blas_layout(b, &ldb, &fb);
   }
+  /* C is written through a contiguous temporary when BLAS cannot write it in place,
+   * or when it shares memory with A or B (BLAS output must not alias its inputs). */
   ft_tensor *cw = c;
-  if (!blas_layout(c, &ldc, &fc) || fc) {
-    if ((st = ft_tensor_contiguous(&cc, c))) goto done;
-    if (cc->storage == c->storage) { ft_tensor_free(cc); cc = NULL; }
-    else cw = cc;
+  if (!blas_layout(c, &ldc, &fc) || fc || c->storage == a->storage ||
+      c->storage == b->storage) {
+    if ((st = ft_tensor_to_dtype(&cc, c, c->dtype))) goto done;
+    cw = cc;
     blas_layout(cw, &ldc, &fc);
   }
   {
     enum CBLAS_TRANSPOSE ta = (trans_a ^ fa) ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = (trans_b ^ fb) ? CblasTrans : CblasNoTrans;
-    if (k == 0) {
-      ft_unary(cw, cw, FT_OP_MUL_SCALAR, beta);
+    if (k == 0) { /* BLAS conventions: beta = 0 overwrites C, NaN included */
+      st = beta == 0 ? ft_fill(cw, 0) : ft_unary(cw, cw, FT_OP_MUL_SCALAR, beta);
     } else if (c->dtype == FT_FLOAT32) {
       cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, (float)alpha, ft_data(a),
                   (int)lda, ft_data(b), (int)ldb, (float)beta, ft_data(cw), (int)ldc);
@@ -98,7 +107,7 @@ int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, i
       cblas_dgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, alpha, ft_data(a), (int)lda,
                   ft_data(b), (int)ldb, beta, ft_data(cw), (int)ldc);
     }
-    if (cc) st = ft_copy(c, cc);
+    if (cc && !st) st = ft_copy(c, cc);
   }
 done:
   ft_tensor_free(ac);

@@ -112,14 +112,17 @@ int ft_axpy(ft_tensor *out, const ft_tensor *a, double alpha, const ft_tensor *b
 typedef enum {
   FT_RED_SUM = 0, FT_RED_MEAN, FT_RED_MAX, FT_RED_MIN, FT_RED_VAR, FT_RED_STD, FT_RED_PROD
 } ft_reduce_op;
-/* Over all elements, accumulated in double. VAR/STD are unbiased (n-1), as Torch7. */
+/* Over all elements, accumulated in double. VAR/STD are unbiased (n-1), as Torch7.
+ * Float sums add fixed blocks in a fixed order: the same result for any thread count. */
 int ft_reduce_all(const ft_tensor *t, int op, double *result);
 /* Along dim; out has size 1 at dim (Torch7 keeps the dim). For MAX/MIN `indices`
  * (int64, same sizes as out, 0-based) may be NULL. */
 int ft_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int dim, int op);
 
 /* ---- BLAS ------------------------------------------------------------------------- */
-/* C = alpha * op(A) op(B) + beta * C for 2-D float32/float64 tensors (OpenBLAS). */
+/* C = alpha * op(A) op(B) + beta * C for 2-D float32/float64 tensors (OpenBLAS).
+ * Any strides: operands BLAS cannot read in place are copied; C may share memory with
+ * A or B (it is then computed in a temporary). beta = 0 overwrites C (NaN included). */
 int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, int trans_b,
             double alpha, double beta);
 
@@ -132,6 +135,7 @@ typedef struct ft_generator {
 } ft_generator;
 
 ft_generator *ft_default_generator(void);
+/* The void/value functions below ignore a NULL generator (returning 0). */
 void ft_generator_seed(ft_generator *g, uint64_t seed);
 /* child = an independent stream named by (g's seed, stream); g is not advanced. */
 void ft_generator_split(const ft_generator *g, uint64_t stream, ft_generator *child);
@@ -151,7 +155,7 @@ typedef struct ft_mt19937 {
   uint64_t seed;
 } ft_mt19937;
 void ft_mt_seed(ft_mt19937 *m, uint64_t seed);
-uint32_t ft_mt_random(ft_mt19937 *m);
+uint32_t ft_mt_random(ft_mt19937 *m); /* genrand_int32; seed 5489 first gives 3499211612 */
 /* torch.randperm(n) with this generator, as 0-based values into a 1-D int64 t. */
 int ft_mt_randperm(ft_mt19937 *m, ft_tensor *t);
 
@@ -235,10 +239,204 @@ int ft_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double mom
                 double dampening, double weight_decay, int nesterov, int first_step);
 
 /* ---- data (core/data_*.c) ------------------------------------------------------- */
-/* DATA-SECTION */
+/* DATA-SECTION
+ * Images are uint8 [N,C,H,W] (CIFAR, SVHN: [N,3,32,32]) with int64 0-based labels [N];
+ * every reader names the file and what is wrong with it. Normalisation, augmentation and
+ * batching happen in C (core/data_loader.c), in worker threads, deterministic per seed. */
+
+/* CIFAR binary (core/data_cifar.c). A record: label_bytes label bytes (CIFAR-10: 1;
+ * CIFAR-100: 2, coarse then fine), then 3072 pixel bytes (R, G, B planes, rows top to
+ * bottom). *records gets the record count; the file must be a whole number of records,
+ * and exactly expect_records of them when expect_records > 0. */
+int ft_data_cifar_count(const char *path, int label_bytes, int64_t expect_records,
+                        int64_t *records);
+/* Reads every record of path into rows offset.. of images uint8 [N,3,32,32] and labels
+ * int64 [N] (contiguous). label_index picks the label byte (CIFAR-100: 0 coarse, 1 fine);
+ * a label >= nclasses is an error naming the record. */
+int ft_data_cifar_read(const char *path, int label_bytes, int label_index, int nclasses,
+                       ft_tensor *images, ft_tensor *labels, int64_t offset);
+
+/* SVHN cropped digits (core/data_mat.c): a MATLAB level-5 .mat file (plain or
+ * zlib-compressed elements) holding exactly X (uint8 32x32x3xN) and y (numeric Nx1,
+ * 1..10 where 10 is the digit 0). Labels become y - 1: digit d is class d (1-based) for
+ * d = 1..9 and the digit 0 is class 10, as in the authors' code. */
+int ft_data_svhn_count(const char *path, int64_t *count);
+/* Reads into rows offset.. of images uint8 [M,3,32,32] and labels int64 [M]. */
+int ft_data_svhn_read(const char *path, ft_tensor *images, ft_tensor *labels, int64_t offset);
+
+/* Normalisation statistics (core/data_stats.c) of images uint8 [M,C,H,W] over the rows
+ * in index (int64 [N], 0-based; NULL: all). mode 0 'pixel': mean image and one global
+ * std (the authors'); mode 1 'channel': per-channel mean and std (fb.resnet.torch).
+ * std is unbiased (n-1). mean, std: float32 [C,H,W] (per-channel values broadcast). */
+int ft_data_stats(const ft_tensor *images, const ft_tensor *index, int mode, ft_tensor *mean,
+                  ft_tensor *std);
+
+/* Batch assembly (core/data_loader.c): out float32 [B,C,H,W] gets
+ * (images[rows[b]] - mean) / std; params (int64 [B,3] or NULL) holds per sample dy, dx,
+ * flip: the normalised image shifted so out(y,x) = in(y+dy, x+dx), zeros outside (zero
+ * padding AFTER normalisation), then mirrored left-right when flip is 1. targets (int64
+ * [B] or NULL) gets labels[rows[b]] + 1. rows: int64 [B], 0-based. */
+int ft_data_gather(const ft_tensor *images, const ft_tensor *labels, const ft_tensor *rows,
+                   const ft_tensor *params, const ft_tensor *mean, const ft_tensor *std,
+                   ft_tensor *out, ft_tensor *targets);
+
+/* Image folders (core/data_image.c). Lists the entries of a directory, sorted by name
+ * (strcmp), "." and ".." left out, into buf as records "<kind><name>\0" with kind 'd'
+ * (directory), 'f' (regular file) or '?'. *needed gets the bytes the whole list takes
+ * (call with cap 0 to size buf), *count the number of entries. */
+int ft_data_list_dir(const char *path, char *buf, int64_t cap, int64_t *needed, int64_t *count);
+/* PNG or JPEG, told apart by content: width and height from the header only. */
+int ft_data_image_probe(const char *path, int64_t *width, int64_t *height);
+/* Decodes into *out uint8 [3,H,W] (grey expanded, alpha dropped, 16-bit reduced, CMYK
+ * converted). */
+int ft_data_image_decode(const char *path, ft_tensor **out);
+/* Writes image uint8 [3,H,W] as a baseline JPEG (quality 1..100); for tests and tools. */
+int ft_data_image_write_jpeg(const char *path, const ft_tensor *image, int quality);
+
+/* fb.resnet.torch's ImageNet transforms. train: RandomSizedCrop(size) with area fraction
+ * in [min_area, 1] and aspect 3/4..4/3, ColorJitter, PCA Lighting, normalisation, flip
+ * with probability flip. eval: shorter side scaled to `scale`, normalised, centre crop
+ * size x size. mean, std on the [0,1] scale; eigvec row-major 3x3. */
+typedef struct ft_image_transform {
+  int size;
+  int scale;
+  double min_area;
+  double brightness, contrast, saturation;
+  double lighting;
+  double flip;
+  float mean[3];
+  float std[3];
+  float eigval[3];
+  float eigvec[9];
+} ft_image_transform;
+/* out float32 [3,size,size]; g: the sample's generator (train only; may be NULL for eval). */
+int ft_data_image_sample(const char *path, const ft_image_transform *tf, int train,
+                         ft_generator *g, ft_tensor *out);
+
+/* The batch loader (core/data_loader.c). Worker threads build batches ahead into a ring
+ * of slots. Sample k of epoch e (k = 0.. in epoch order) is row index[perm_e[k]], with
+ * perm_e = ft_randperm(split(seed, 2e)) (identity without shuffle) and its augmentation
+ * drawn from split(split(seed, 2e+1), k): the batches depend on (seed, epoch) only, never
+ * on the number of threads, and an epoch can be resumed at any batch.
+ * Source: images (in memory) or paths (files decoded with transform). */
+typedef struct ft_loader ft_loader;
+typedef struct ft_loader_config {
+  const ft_tensor *images;   /* uint8 [M,C,H,W], or NULL for files                  */
+  const ft_tensor *labels;   /* int64 [M], 0-based                                   */
+  const ft_tensor *index;    /* int64 [N], 0-based rows of the source: the dataset   */
+  const ft_tensor *mean;     /* float32 [C,H,W] (images)                             */
+  const ft_tensor *std;      /* float32 [C,H,W] (images)                             */
+  const char *paths;         /* files: M NUL-terminated paths, back to back          */
+  int64_t paths_bytes;
+  const ft_image_transform *transform; /* files                                      */
+  int64_t batch_size;
+  int shuffle;
+  int augment;               /* images: random shift by up to pad, flip; files: train transform */
+  int pad;                   /* images: 4 for CIFAR                                  */
+  int drop_last;
+  int nthreads;              /* 0: batches built in the caller's thread              */
+  int prefetch;              /* batches built ahead, >= 1                            */
+} ft_loader_config;
+int ft_loader_new(ft_loader **out, const ft_loader_config *cfg);
+void ft_loader_free(ft_loader *l);   /* NULL is fine; stops and joins the workers */
+int64_t ft_loader_batches(const ft_loader *l);   /* batches per epoch */
+int ft_loader_nslots(const ft_loader *l);
+/* New references to slot k's buffers: inputs float32 [B,C,H,W], targets int64 [B] (1-based). */
+int ft_loader_slot(ft_loader *l, int k, ft_tensor **inputs, ft_tensor **targets);
+/* Starts epoch (>= 0) at batch `start` (0-based), abandoning the current one. */
+int ft_loader_start(ft_loader *l, uint64_t seed, int64_t epoch, int64_t start);
+/* The next batch: *slot (-1 when the epoch is over), *batch (0-based), *count (samples).
+ * The slot's buffers stay valid until the next call. */
+int ft_loader_next(ft_loader *l, int *slot, int64_t *batch, int64_t *count);
+/* Sample `position` of epoch `epoch` under seed: its row and (dy, dx, flip). */
+int ft_loader_plan(ft_loader *l, uint64_t seed, int64_t epoch, int64_t position, int64_t *row,
+                   int64_t *params);
+/* Files that failed to decode while building batches (their samples were zero-filled):
+ * the count and the last message. */
+int64_t ft_loader_failures(const ft_loader *l, char *msg, int64_t cap);
 
 /* ---- residual block (core/resblock.c) --------------------------------------------- */
 /* RESBLOCK-SECTION */
+/* The stochastic residual block of Huang et al. (2016) as one op (core/resblock.c):
+ *   out = ReLU(s * f(x) + shortcut(x))
+ * f: basic       conv3x3(stride)-BN-ReLU-conv3x3-BN                 (CIFAR, SVHN)
+ *    bottleneck  conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1-BN (ImageNet)
+ * shortcut: identity; AVG ('A': avgpool stride x stride, then zero-pad channels);
+ *    SUBSAMPLE (1x1 pooling with the stride, then zero-pad); PROJECT ('B': 1x1 conv
+ *    with the stride, then BN).
+ * s, with gate b ~ Bernoulli(p) drawn from `generator`:
+ *    training: b (test_mode SCALE) or b / p (INVERTED); evaluation: p (SCALE, paper
+ *    eq. 5) or 1 (INVERTED). Both give E[s f(x)] the same in training and evaluation.
+ * gate_mode BATCH (the paper): one draw per call. A closed gate skips f entirely: not
+ *    computed forward or backward, its BN running statistics untouched, nothing added
+ *    to its gradients, no activation saved.
+ * gate_mode ROW: one draw per sample; the kept samples are gathered into a contiguous
+ *    sub-batch, f runs on it alone (so f's BN batch statistics come from the kept
+ *    samples only) and is scattered back.
+ * Parameters, gradients and running statistics are the caller's tensors, read through
+ * the pointers below at every call (so they may be re-pointed between calls); the
+ * block owns only the activations its backward needs (ft_resblock_release frees them).
+ * All tensors: CPU, contiguous, one float dtype. Index i of the arrays: 0..2 the
+ * branch's conv/BN stages (2 only for bottleneck), 3 the projection shortcut; unused
+ * entries NULL. Convolutions have no bias (each feeds a BN). */
+typedef enum { FT_BLOCK_BASIC = 0, FT_BLOCK_BOTTLENECK = 1 } ft_block_kind;
+typedef enum {
+  FT_SHORTCUT_IDENTITY = 0, FT_SHORTCUT_AVG = 1, FT_SHORTCUT_SUBSAMPLE = 2, FT_SHORTCUT_PROJECT = 3
+} ft_shortcut_kind;
+typedef enum { FT_GATE_BATCH = 0, FT_GATE_ROW = 1 } ft_gate_mode;
+typedef enum { FT_TEST_SCALE = 0, FT_TEST_INVERTED = 1 } ft_test_mode;
+
+typedef struct ft_resblock {
+  /* options, read by every call */
+  int kind;                     /* ft_block_kind                                         */
+  int shortcut;                 /* ft_shortcut_kind                                      */
+  int stride;                   /* of the strided 3x3 conv and of the shortcut           */
+  int gate_mode;                /* ft_gate_mode                                          */
+  int test_mode;                /* ft_test_mode                                          */
+  int bn_frozen;                /* 1: BNs use running statistics even in training        */
+  int release_skipped;          /* 1: a closed gate also frees the saved activations     */
+  int force_gate;               /* -1: draw; 0 / 1: all gates closed / open;             */
+                                /*  2 (row mode): take row_gate as given                 */
+  double p;                     /* survival probability p_l in [0, 1]                    */
+  double bn_momentum, bn_eps;   /* 0.1 and 1e-5 in the paper's setting                   */
+  ft_generator *generator;      /* gate draws; NULL: ft_default_generator()              */
+  /* parameters [Co_i, Ci_i, k, k] and per-channel vectors [Co_i], caller-owned */
+  ft_tensor *conv_weight[4], *grad_conv_weight[4];
+  ft_tensor *bn_weight[4], *bn_bias[4], *grad_bn_weight[4], *grad_bn_bias[4];
+  ft_tensor *running_mean[4], *running_var[4];
+  ft_tensor *row_gate;          /* uint8 [N], caller-sized: row mode's gates (written,   */
+                                /*  or read with force_gate 2)                           */
+  /* results of the last forward */
+  int gate;                     /* 1: the branch ran (batch: open; row: any kept)        */
+  int64_t n_kept;               /* samples that went through the branch                  */
+  double branch_scale;          /* s (0 when closed)                                     */
+  void *saved;                  /* private: what backward needs; NULL before a forward   */
+} ft_resblock;
+
+/* input [N,Ci,H,W] -> output [N,Co,Ho,Wo] (caller-sized; Ho = (H-1)/stride + 1).
+ * training 1: draws the gates (unless forced) and uses BN batch statistics. */
+int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *output, int training);
+/* Back through the last forward (same input and its output). grad_output like output;
+ * grad_input [N,Ci,H,W] is overwritten (NULL: not wanted). param_grads 1: adds
+ * scale * d/dparameter into the grad_* tensors (a closed branch adds nothing). */
+int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor *output,
+                         const ft_tensor *grad_output, ft_tensor *grad_input, int param_grads,
+                         double scale);
+/* Bytes of activations the block holds for backward (0 when none). */
+int64_t ft_resblock_saved_bytes(const ft_resblock *b);
+/* Free the saved activations (the block stays usable: they regrow on the next call). */
+void ft_resblock_release(ft_resblock *b);
+/* Free this thread's temporaries shared by all blocks (they regrow on use). */
+void ft_resblock_workspace_free(void);
+
+
+/* ---- files: PNG writing for plots, safetensors helpers (core/io_*.c) -------------- */
+/* IO-SECTION */
+/* PNG (core/io_png.c), 8-bit, for the plots. img: uint8 [H,W,C] (C = 1, 3 or 4) or [H,W]
+ * (gray), contiguous, CPU. A failed write removes the partial file. */
+int ft_png_write(const char *path, const ft_tensor *img);
+/* Decode a PNG into a new uint8 [H,W,C] tensor (palette -> RGB, 16-bit -> 8-bit). */
+int ft_png_read(ft_tensor **out, const char *path);
 
 /* FFI-END */
 

@@ -4,6 +4,7 @@
  * except int64 beyond 2^53, which labels and indices never reach). */
 #include "internal.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define PAR_MIN 32768 /* below this many elements threads cost more than they save */
@@ -217,15 +218,55 @@ static inline void acc_init(acc_t *a) {
   a->sum = 0; a->prod = 1; a->max = -INFINITY; a->min = INFINITY; a->mean = 0; a->m2 = 0;
   a->argmax = a->argmin = 0; a->n = 0;
 }
-static inline void acc_add(acc_t *a, double v, int64_t k) {
-  a->sum += v; a->prod *= v;
-  if (v > a->max || isnan(v)) { if (!isnan(a->max)) { a->max = v; a->argmax = k; } }
-  if (v < a->min || isnan(v)) { if (!isnan(a->min)) { a->min = v; a->argmin = k; } }
+/* Only the statistic `op` needs is updated; a NaN wins max/min (Torch7 propagates it). */
+static inline void acc_add(acc_t *a, int op, double v, int64_t k) {
   a->n++;
-  double d = v - a->mean;
-  a->mean += d / (double)a->n;
-  a->m2 += d * (v - a->mean);
+  switch (op) {
+  case FT_RED_SUM: case FT_RED_MEAN: a->sum += v; break;
+  case FT_RED_PROD: a->prod *= v; break;
+  case FT_RED_MAX:
+    if ((v > a->max || isnan(v)) && !isnan(a->max)) { a->max = v; a->argmax = k; }
+    break;
+  case FT_RED_MIN:
+    if ((v < a->min || isnan(v)) && !isnan(a->min)) { a->min = v; a->argmin = k; }
+    break;
+  default: {
+    double d = v - a->mean;
+    a->mean += d / (double)a->n;
+    a->m2 += d * (v - a->mean);
+  }
+  }
 }
+
+/* Sum of a contiguous array in fixed blocks whose partial sums are added in order, so
+ * the result is the same for any number of threads. */
+#define SUM_BLOCK 4096
+#define DEFINE_SUM(NAME, T)                                                                \
+  static double NAME(const T *q, int64_t n) {                                              \
+    int64_t nb = (n + SUM_BLOCK - 1) / SUM_BLOCK;                                          \
+    double small[64], *part = nb <= 64 ? small : malloc((size_t)nb * sizeof(double));      \
+    double s = 0;                                                                          \
+    if (!part) { /* no memory for the partials: one sequential pass, same blocks */       \
+      for (int64_t b = 0; b < nb; b++) {                                                   \
+        double ps = 0;                                                                     \
+        for (int64_t i = b * SUM_BLOCK; i < n && i < (b + 1) * SUM_BLOCK; i++) ps += q[i]; \
+        s += ps;                                                                           \
+      }                                                                                    \
+      return s;                                                                            \
+    }                                                                                      \
+    _Pragma("omp parallel for if (n > PAR_MIN) schedule(static)")                          \
+    for (int64_t b = 0; b < nb; b++) {                                                     \
+      double ps = 0;                                                                       \
+      int64_t end = (b + 1) * SUM_BLOCK < n ? (b + 1) * SUM_BLOCK : n;                     \
+      for (int64_t i = b * SUM_BLOCK; i < end; i++) ps += q[i];                            \
+      part[b] = ps;                                                                        \
+    }                                                                                      \
+    for (int64_t b = 0; b < nb; b++) s += part[b];                                         \
+    if (part != small) free(part);                                                         \
+    return s;                                                                              \
+  }
+DEFINE_SUM(sum_f32, float)
+DEFINE_SUM(sum_f64, double)
 static inline double acc_result(const acc_t *a, int op, int64_t *arg) {
   switch (op) {
   case FT_RED_SUM: return a->sum;
@@ -249,17 +290,15 @@ int ft_reduce_all(const ft_tensor *t, int op, double *result) {
   const void *p = ft_data(t);
   acc_t a;
   acc_init(&a);
-  if (op == FT_RED_SUM && t->dtype == FT_FLOAT32 && ft_is_contiguous(t)) {
-    const float *q = p;
-    double s = 0;
-#pragma omp parallel for reduction(+ : s) if (n > PAR_MIN) schedule(static)
-    for (int64_t i = 0; i < n; i++) s += q[i];
-    *result = s;
+  if ((op == FT_RED_SUM || op == FT_RED_MEAN) && ft_is_contiguous(t) &&
+      (t->dtype == FT_FLOAT32 || t->dtype == FT_FLOAT64)) {
+    double s = t->dtype == FT_FLOAT32 ? sum_f32(p, n) : sum_f64(p, n);
+    *result = op == FT_RED_SUM ? s : (n ? s / (double)n : NAN);
     return FT_OK;
   }
   ft_iter it;
   ft_iter_init(&it, t);
-  for (int64_t i = 0; i < n; i++, ft_iter_next(&it)) acc_add(&a, load(p, t->dtype, it.offset), i);
+  for (int64_t i = 0; i < n; i++, ft_iter_next(&it)) acc_add(&a, op, load(p, t->dtype, it.offset), i);
   *result = acc_result(&a, op, NULL);
   return FT_OK;
 }
@@ -298,7 +337,7 @@ int ft_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int di
     acc_t a;
     acc_init(&a);
     for (int64_t k = 0; k < len; k++)
-      acc_add(&a, load(p, t->dtype, it.offset + k * t->stride[dim]), k);
+      acc_add(&a, op, load(p, t->dtype, it.offset + k * t->stride[dim]), k);
     int64_t arg = 0;
     store(o, out->dtype, io.offset, acc_result(&a, op, &arg));
     if (indices) { ((int64_t *)ip)[ii.offset] = arg; ft_iter_next(&ii); }

@@ -9,7 +9,10 @@
 static ft_generator default_gen = {0x5eedULL, 0};
 ft_generator *ft_default_generator(void) { return &default_gen; }
 
-void ft_generator_seed(ft_generator *g, uint64_t seed) { g->seed = seed; g->counter = 0; }
+/* The void functions below ignore a NULL generator (they have no status to report). */
+void ft_generator_seed(ft_generator *g, uint64_t seed) {
+  if (g) { g->seed = seed; g->counter = 0; }
+}
 
 static uint64_t splitmix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -19,6 +22,7 @@ static uint64_t splitmix64(uint64_t x) {
 }
 
 void ft_generator_split(const ft_generator *g, uint64_t stream, ft_generator *child) {
+  if (!g || !child) return;
   child->seed = splitmix64(g->seed ^ splitmix64(stream + 0x632be59bd9b4e019ULL));
   child->counter = 0;
 }
@@ -42,13 +46,16 @@ static inline uint32_t stream_u32(uint64_t seed, uint64_t i) {
   return b[i & 3];
 }
 
-uint32_t ft_generator_next_u32(ft_generator *g) { return stream_u32(g->seed, g->counter++); }
+uint32_t ft_generator_next_u32(ft_generator *g) {
+  return g ? stream_u32(g->seed, g->counter++) : 0;
+}
 
 static inline double u53(uint32_t a, uint32_t b) {
   return (double)(((uint64_t)a << 21) ^ (b >> 11)) * (1.0 / 9007199254740992.0);
 }
 
 double ft_generator_uniform(ft_generator *g) {
+  if (!g) return 0;
   uint32_t a = ft_generator_next_u32(g), b = ft_generator_next_u32(g);
   return u53(a, b);
 }
@@ -147,6 +154,7 @@ int ft_randperm(ft_generator *g, ft_tensor *t) {
 #define TWIST(u, v) ((MIXBITS(u, v) >> 1) ^ (((v)&1u) ? 0x9908b0dfu : 0u))
 
 void ft_mt_seed(ft_mt19937 *m, uint64_t seed) {
+  if (!m) return;
   m->seed = seed;
   m->state[0] = (uint32_t)(seed & 0xffffffffu);
   for (int j = 1; j < MT_N; j++)
@@ -166,7 +174,9 @@ static void mt_next_state(ft_mt19937 *m) {
 }
 
 uint32_t ft_mt_random(ft_mt19937 *m) {
-  if (--m->left == 0) mt_next_state(m);
+  if (!m) return 0;
+  /* `next >= MT_N` only guards a state that was never seeded (all zeros) */
+  if (--m->left <= 0 || m->next >= MT_N) mt_next_state(m);
   uint32_t y = m->state[m->next++];
   y ^= (y >> 11);
   y ^= (y << 7) & 0x9d2c5680u;

@@ -37,6 +37,7 @@ int64_t ft_numel(const ft_tensor *t) {
 }
 
 int ft_is_contiguous(const ft_tensor *t) {
+  if (!t) return 0;
   int64_t expect = 1;
   for (int d = t->ndim - 1; d >= 0; d--) {
     if (t->size[d] != 1 && t->stride[d] != expect) return 0;
@@ -115,7 +116,10 @@ int ft_tensor_alias(ft_tensor **out, const ft_tensor *t) {
   return FT_OK;
 }
 
-static int check_dim(const char *fn, const ft_tensor *t, int dim) {
+/* Validate out, t and a 0-based dim for the view functions below. */
+static int check_dim(const char *fn, ft_tensor **out, const ft_tensor *t, int dim) {
+  if (!out) return ft_fail("%s: out is NULL", fn);
+  *out = NULL;
   FT_TRY(ft_check_tensor(fn, "tensor", t));
   if (dim < 0 || dim >= t->ndim)
     return ft_fail("%s: dimension %d out of range (tensor has %d dimensions)", fn, dim + 1,
@@ -125,7 +129,7 @@ static int check_dim(const char *fn, const ft_tensor *t, int dim) {
 
 int ft_tensor_narrow(ft_tensor **out, const ft_tensor *t, int dim, int64_t start, int64_t len) {
   const char *fn = "ft_tensor_narrow";
-  FT_TRY(check_dim(fn, t, dim));
+  FT_TRY(check_dim(fn, out, t, dim));
   if (start < 0 || len < 0 || start + len > t->size[dim])
     return ft_fail("%s: range [%lld, %lld) out of bounds for dimension %d of size %lld", fn,
                    (long long)start + 1, (long long)(start + len) + 1, dim + 1,
@@ -138,7 +142,7 @@ int ft_tensor_narrow(ft_tensor **out, const ft_tensor *t, int dim, int64_t start
 
 int ft_tensor_select(ft_tensor **out, const ft_tensor *t, int dim, int64_t index) {
   const char *fn = "ft_tensor_select";
-  FT_TRY(check_dim(fn, t, dim));
+  FT_TRY(check_dim(fn, out, t, dim));
   if (t->ndim == 1) return ft_fail("%s: cannot select on a 1-D tensor (use get)", fn);
   if (index < 0 || index >= t->size[dim])
     return ft_fail("%s: index %lld out of range for dimension %d of size %lld", fn,
@@ -156,8 +160,8 @@ int ft_tensor_select(ft_tensor **out, const ft_tensor *t, int dim, int64_t index
 
 int ft_tensor_transpose(ft_tensor **out, const ft_tensor *t, int dim0, int dim1) {
   const char *fn = "ft_tensor_transpose";
-  FT_TRY(check_dim(fn, t, dim0));
-  FT_TRY(check_dim(fn, t, dim1));
+  FT_TRY(check_dim(fn, out, t, dim0));
+  FT_TRY(check_dim(fn, out, t, dim1));
   FT_TRY(ft_tensor_alias(out, t));
   ft_tensor *v = *out;
   v->size[dim0] = t->size[dim1]; v->size[dim1] = t->size[dim0];

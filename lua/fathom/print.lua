@@ -1,81 +1,115 @@
--- fathom/print.lua -- tensors printed the way Torch7 users expect: the values (2-D
--- slices for higher dims, each headed "(i,j,.,.) ="), then "[fathom.FloatTensor of size 2x3]".
-local M = {}
+-- fathom/print.lua -- tensors printed the way Torch7 users expect: the values (1-D as a
+-- column, 2-D as rows, higher dims as 2-D slices headed "(i,j,.,.) = "), then
+-- "[fathom.FloatTensor of size 2x3]". Tensors of more than SUMMARY elements show only
+-- EDGE entries at each end of every dimension, with "..." between, so printing a
+-- million-element tensor is instant and fits a screen.
+local M = { SUMMARY = 1000, EDGE = 3 }
 
-local function format_for(values)
+local function special(v) -- nan / inf printed the same on every platform
+  if v ~= v then return 'nan' end
+  if v == math.huge then return 'inf' end
+  if v == -math.huge then return '-inf' end
+end
+
+-- One format for all shown values, chosen from their range (as Torch7 does).
+local function format_for(values, integer_type)
   local maxabs, allint = 0, true
   for _, v in ipairs(values) do
-    local a = math.abs(v)
-    if a ~= math.huge and a == a then
+    if not special(v) then
+      local a = math.abs(v)
       if a > maxabs then maxabs = a end
       if v ~= math.floor(v) then allint = false end
     end
   end
-  if allint and maxabs < 1e9 then
-    local w = #string.format('%d', maxabs) + 1
-    return function(v)
-      if v ~= v or math.abs(v) == math.huge then return string.format('%' .. (w + 1) .. 's', tostring(v)) end
-      return string.format('%' .. (w + 1) .. 'd', v)
-    end
-  end
-  if maxabs >= 1e5 or maxabs < 1e-4 then
-    return function(v) return string.format('%12.4e', v) end
+  local fmt
+  if integer_type or (allint and maxabs < 1e9) then
+    local w = #string.format('%d', maxabs) + 2
+    fmt = function(v) return string.format('%' .. w .. 'd', v) end
+    return function(v) local s = special(v) return s and ('%' .. w .. 's'):format(s) or fmt(v) end
+  elseif maxabs >= 1e5 or maxabs < 1e-4 then
+    fmt = function(v) return string.format('%11.4e', v) end
+    return function(v) local s = special(v) return s and ('%11s'):format(s) or fmt(v) end
   end
   local w = #string.format('%d', math.floor(maxabs)) + 6
-  return function(v) return string.format('%' .. w .. '.4f', v) end
+  fmt = function(v) return string.format('%' .. w .. '.4f', v) end
+  return function(v) local s = special(v) return s and ('%' .. w .. 's'):format(s) or fmt(v) end
 end
 
-local function sizes_str(t)
-  local s = {}
-  for i = 1, t:dim() do s[i] = tostring(t:size(i)) end
-  return table.concat(s, 'x')
+-- The indices shown along a dimension of size n: all, or EDGE at each end around false.
+local function shown(n, summarize)
+  local r = {}
+  if summarize and n > 2 * M.EDGE then
+    for i = 1, M.EDGE do r[#r + 1] = i end
+    r[#r + 1] = false
+    for i = n - M.EDGE + 1, n do r[#r + 1] = i end
+  else
+    for i = 1, n do r[i] = i end
+  end
+  return r
 end
 
-local function matrix_lines(m, fmt, lines)
-  for i = 1, m:size(1) do
-    local row = {}
-    local r = m:select(1, i)
-    for j = 1, r:size(1) do row[j] = fmt(r[j]) end
-    lines[#lines + 1] = table.concat(row, ' ')
+-- Walk the shown part of t: leaf(m) for every shown 2-D (or 1-D) block m, gap() for "...".
+local function walk(t, summarize, label, leaf, gap)
+  if t:dim() <= 2 then return leaf(t, label) end
+  for _, i in ipairs(shown(t:size(1), summarize)) do
+    if i then
+      local l = label and (label .. ',' .. i) or tostring(i)
+      walk(t:select(1, i), summarize, l, leaf, gap)
+    else
+      gap()
+    end
+  end
+end
+
+local function rows_of(m, summarize, fn) -- fn(row index or false, row tensor or nil)
+  if m:dim() == 1 then
+    for _, i in ipairs(shown(m:size(1), summarize)) do fn(i, i and m[i]) end
+    return
+  end
+  local cols = shown(m:size(2), summarize)
+  for _, i in ipairs(shown(m:size(1), summarize)) do
+    local vals = {}
+    if i then
+      local r = m:select(1, i)
+      for k, j in ipairs(cols) do vals[k] = j and r[j] or false end
+    end
+    fn(i, i and vals)
   end
 end
 
 function M.tensor(t)
-  local nd = t:dim()
-  local header = '[' .. t:type() .. ' of size ' .. sizes_str(t) .. ']'
-  if nd == 0 then return '[' .. t:type() .. ' with no dimension]' end
-  local all = t:contiguous():view(t:nElement())
+  if t:dim() == 0 then return '[' .. t:type() .. ' with no dimension]' end
+  local sizes = {}
+  for i = 1, t:dim() do sizes[i] = tostring(t:size(i)) end
+  local header = '[' .. t:type() .. ' of size ' .. table.concat(sizes, 'x') .. ']'
+  if t:nElement() == 0 then return header end
+  local summarize = t:nElement() > M.SUMMARY
+
+  -- first pass: the values shown, to pick one format
   local values = {}
-  local limit = math.min(t:nElement(), 100000)
-  for i = 1, limit do values[i] = all[i] end
-  local fmt = format_for(values)
+  walk(t, summarize, nil, function(m)
+    rows_of(m, summarize, function(_, v)
+      if type(v) == 'number' then values[#values + 1] = v
+      elseif v then for _, x in ipairs(v) do if x then values[#values + 1] = x end end end
+    end)
+  end, function() end)
+  local dtype = t:dtype()
+  local fmt = format_for(values, dtype == 'long' or dtype == 'byte')
+
   local lines = {}
-  if nd == 1 then
-    for i = 1, t:size(1) do lines[#lines + 1] = fmt(t[i]) end
-  elseif nd == 2 then
-    matrix_lines(t, fmt, lines)
-  else
-    -- iterate over all leading indices, printing each trailing 2-D slice
-    local lead = {}
-    for d = 1, nd - 2 do lead[d] = 1 end
-    while true do
-      local m = t
-      for d = 1, nd - 2 do m = m:select(1, lead[d]) end
-      local label = {}
-      for d = 1, nd - 2 do label[d] = tostring(lead[d]) end
-      lines[#lines + 1] = '(' .. table.concat(label, ',') .. ',.,.) = '
-      matrix_lines(m, fmt, lines)
-      lines[#lines + 1] = ''
-      local d = nd - 2
-      while d >= 1 do
-        lead[d] = lead[d] + 1
-        if lead[d] <= t:size(d) then break end
-        lead[d] = 1
-        d = d - 1
+  walk(t, summarize, nil, function(m, label)
+    if label then lines[#lines + 1] = '(' .. label .. ',.,.) = ' end
+    rows_of(m, summarize, function(i, v)
+      if not i then lines[#lines + 1] = '...'
+      elseif type(v) == 'number' then lines[#lines + 1] = fmt(v)
+      else
+        local parts = {}
+        for k, x in ipairs(v) do parts[k] = x and fmt(x) or '...' end
+        lines[#lines + 1] = table.concat(parts, ' ')
       end
-      if d < 1 then break end
-    end
-  end
+    end)
+    if label then lines[#lines + 1] = '' end
+  end, function() lines[#lines + 1] = '...'; lines[#lines + 1] = '' end)
   lines[#lines + 1] = header
   return table.concat(lines, '\n')
 end

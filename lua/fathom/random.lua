@@ -54,15 +54,41 @@ function M.split(stream, g)
   return child
 end
 
-function M.uniform(t, a, b, g) check(C.ft_rand_uniform(gen_of(g), t.p, a, b), 'uniform', 2) end
-function M.normal(t, m, s, g) check(C.ft_rand_normal(gen_of(g), t.p, m, s), 'normal', 2) end
-function M.bernoulli(t, p, g) check(C.ft_rand_bernoulli(gen_of(g), t.p, p), 'bernoulli', 2) end
+-- Fill tensor t in place from generator g (default: the global one).
+local function target(t, g, fname)
+  if not ffi.istype('fathom_Tensor', t) then
+    error(fname .. ': target must be a fathom tensor, got ' .. type(t), 3)
+  end
+  if g ~= nil and not (ffi.istype('ft_generator', g) or ffi.istype('ft_generator*', g)) then
+    error(fname .. ': generator must come from fathom.Generator or fathom.random.split', 3)
+  end
+  return t.p, gen_of(g)
+end
+function M.uniform(t, a, b, g) local p, gg = target(t, g, 'uniform') check(C.ft_rand_uniform(gg, p, a, b), 'uniform', 2) end
+function M.normal(t, m, s, g) local p, gg = target(t, g, 'normal') check(C.ft_rand_normal(gg, p, m, s), 'normal', 2) end
+function M.bernoulli(t, pr, g) local p, gg = target(t, g, 'bernoulli') check(C.ft_rand_bernoulli(gg, p, pr), 'bernoulli', 2) end
 function M.random_uniform(g) return C.ft_generator_uniform(gen_of(g)) end
 
--- Torch7's MT19937 with torch.randperm's exact algorithm.
+-- Torch7's MT19937 (THRandom.c: init_genrand seeding, genrand_int32 draws) with
+-- torch.randperm's exact algorithm:
+--   local m = fathom.random.MT19937(1); m:random(); m:randperm(50000) -- 1-based
+--   m:manualSeed(s) reseeds (the struct's own field m.seed holds the seed)
+local MT = {}
+function MT.random(m) return tonumber(C.ft_mt_random(m)) end
+function MT.manualSeed(m, seed) check_seed(seed, 'MT19937:manualSeed') C.ft_mt_seed(m, seed) return m end
+function MT.randperm(m, n)
+  if type(n) ~= 'number' or n < 1 or n ~= math.floor(n) then
+    error('MT19937:randperm: n must be a positive integer, got ' .. tostring(n), 2)
+  end
+  local t = require('fathom').LongTensor(n)
+  check(C.ft_mt_randperm(m, t.p), 'MT19937:randperm')
+  return t:add(1)
+end
+local mt_t = ffi.metatype('ft_mt19937', { __index = MT })
+
 function M.MT19937(seed)
   check_seed(seed, 'MT19937')
-  local m = ffi.new('ft_mt19937')
+  local m = mt_t()
   C.ft_mt_seed(m, seed)
   return m
 end

@@ -168,13 +168,19 @@ function Tensor.nElement(t) return tonumber(C.ft_numel(t.p)) end
 Tensor.numel = Tensor.nElement
 function Tensor.isContiguous(t) return C.ft_is_contiguous(t.p) ~= 0 end
 function Tensor.storageOffset(t) return tonumber(t.p.offset) + 1 end
+-- t:type() names the type; t:type(name) converts ('fathom.DoubleTensor', Torch7's
+-- 'torch.DoubleTensor' or just 'double'), returning t itself when it already is one.
 function Tensor.type(t, name)
   if name == nil then return BY_ID[t.p.dtype].name end
-  for _, d in pairs(DTYPES) do
-    if d.name == name or d.key == name then return Tensor.to(t, d.key) end
+  if type(name) == 'string' then
+    local n = name:gsub('^torch%.', 'fathom.')
+    for _, d in pairs(DTYPES) do
+      if d.name == n or d.key == n then return Tensor.to(t, d.key) end
+    end
   end
   argerr('type', 'unknown tensor type ' .. tostring(name))
 end
+function Tensor.typeAs(t, other) return Tensor.type(t, Tensor.type(check_tensor(other, 'typeAs'))) end
 function Tensor.dtype(t) return BY_ID[t.p.dtype].key end
 -- A typed pointer to the first element, for hand-written Lua loops (keep t alive).
 function Tensor.data(t) return ffi.cast(BY_ID[t.p.dtype].ctype, C.ft_data(t.p)) end
@@ -186,14 +192,13 @@ function Tensor.isSameSizeAs(a, b)
 end
 
 ---------------------------------------------------------------------------- views
-function Tensor.view(t, ...)
-  local first = ...
-  if is_tensor(first) then return Tensor.viewAs(t, first) end
-  local n = read_sizes('view', ...)
+-- Read view/reshape sizes into F.sizes, inferring one -1 from t's element count.
+local function view_sizes(t, fname, ...)
+  local n = read_sizes(fname, ...)
   local known, infer = 1, nil
   for i = 0, n - 1 do
     if F.sizes[i] == -1 then
-      if infer then argerr('view', 'only one size may be -1') end
+      if infer then argerr(fname, 'only one size may be -1', 3) end
       infer = i
     else
       known = known * tonumber(F.sizes[i])
@@ -202,10 +207,16 @@ function Tensor.view(t, ...)
   if infer then
     local total = Tensor.nElement(t)
     if known == 0 or total % known ~= 0 then
-      argerr('view', ('cannot infer size -1: %d elements are not a multiple of %d'):format(total, known))
+      argerr(fname, ('cannot infer size -1: %d elements are not a multiple of %d'):format(total, known), 3)
     end
     F.sizes[infer] = total / known
   end
+  return n
+end
+
+function Tensor.view(t, ...)
+  if is_tensor((...)) then return Tensor.viewAs(t, (...)) end
+  local n = view_sizes(t, 'view', ...)
   check(C.ft_tensor_view(out, t.p, n, F.sizes), 'view')
   return wrap(out[0])
 end
@@ -216,9 +227,14 @@ function Tensor.viewAs(t, other)
   return wrap(out[0])
 end
 
+-- A new tensor with t's elements in row-major order and the given sizes (Torch7's
+-- reshape always copies; view shares).
 function Tensor.reshape(t, ...)
-  local v = Tensor.view(Tensor.contiguous(t), ...)
-  if v.p.storage == t.p.storage then return Tensor.clone(v) end -- Torch7: reshape copies
+  local n = view_sizes(t, 'reshape', ...)
+  check(C.ft_tensor_reshape(out, t.p, n, F.sizes), 'reshape')
+  local v = wrap(out[0])
+  if v.p.storage == t.p.storage then return Tensor.clone(v) end
+  pressure()
   return v
 end
 
@@ -249,7 +265,9 @@ end
 
 function Tensor.contiguous(t)
   check(C.ft_tensor_contiguous(out, t.p), 'contiguous')
-  return wrap(out[0])
+  local r = wrap(out[0])
+  if r.p.storage ~= t.p.storage then pressure() end
+  return r
 end
 
 function Tensor.to(t, key)
@@ -306,171 +324,27 @@ function Tensor.set(t, other)
   return t
 end
 
----------------------------------------------------------------------------- fill, copy
-function Tensor.fill(t, v)
-  if type(v) ~= 'number' then argerr('fill', 'value must be a number, got ' .. type(v)) end
-  check(C.ft_fill(t.p, v), 'fill')
-  return t
-end
-function Tensor.zero(t) return Tensor.fill(t, 0) end
-
-function Tensor.copy(t, src)
-  check_tensor(src, 'copy', 'source')
-  check(C.ft_copy(t.p, src.p), 'copy')
-  return t
-end
-
----------------------------------------------------------------------------- arithmetic
-local U = {
-  neg = C.FT_OP_NEG, abs = C.FT_OP_ABS, sqrt = C.FT_OP_SQRT, exp = C.FT_OP_EXP,
-  log = C.FT_OP_LOG, tanh = C.FT_OP_TANH, sigmoid = C.FT_OP_SIGMOID, square = C.FT_OP_SQUARE,
-  sign = C.FT_OP_SIGN, floor = C.FT_OP_FLOOR, ceil = C.FT_OP_CEIL,
-}
--- Torch7 style: t:abs() in place; r:abs(x) writes abs(x) into r.
-for name, op in pairs(U) do
-  Tensor[name] = function(t, src)
-    src = src and check_tensor(src, name) or t
-    if src ~= t then Tensor.resizeAs(t, src) end
-    check(C.ft_unary(t.p, src.p, op, 0), name)
-    return t
-  end
-end
-
-local function scalar_op(name, op)
-  return function(t, a, b) -- t:op(v) or t:op(src, v)
-    local src, v = t, a
-    if is_tensor(a) then src, v = a, b; Tensor.resizeAs(t, src) end
-    if type(v) ~= 'number' then argerr(name, 'value must be a number, got ' .. type(v), 3) end
-    check(C.ft_unary(t.p, src.p, op, v), name, 3)
-    return t
-  end
-end
-Tensor.mul = scalar_op('mul', C.FT_OP_MUL_SCALAR)
-Tensor.pow = scalar_op('pow', C.FT_OP_POW)
-function Tensor.div(t, a, b)
-  if is_tensor(a) then return Tensor.mul(t, a, 1 / b) end
-  return Tensor.mul(t, 1 / a)
-end
-function Tensor.clamp(t, lo, hi)
-  check(C.ft_unary(t.p, t.p, C.FT_OP_CLAMP_MIN, lo), 'clamp')
-  check(C.ft_unary(t.p, t.p, C.FT_OP_CLAMP_MAX, hi), 'clamp')
-  return t
-end
-
--- add: t:add(v) | t:add(y) | t:add(v, y) | t:add(a, b) | t:add(a, v, b)
-function Tensor.add(t, a, b, c)
-  if c ~= nil then -- t = a + b*c
-    check_tensor(a, 'add'); check_tensor(c, 'add')
-    Tensor.resizeAs(t, a)
-    check(C.ft_axpy(t.p, a.p, b, c.p), 'add')
-  elseif b ~= nil then
-    if type(a) == 'number' then check_tensor(b, 'add'); check(C.ft_axpy(t.p, t.p, a, b.p), 'add')
-    else
-      check_tensor(a, 'add'); check_tensor(b, 'add')
-      Tensor.resizeAs(t, a)
-      check(C.ft_axpy(t.p, a.p, 1, b.p), 'add')
-    end
-  elseif type(a) == 'number' then
-    check(C.ft_unary(t.p, t.p, C.FT_OP_ADD_SCALAR, a), 'add')
-  else
-    check_tensor(a, 'add')
-    check(C.ft_axpy(t.p, t.p, 1, a.p), 'add')
-  end
-  return t
-end
-
-function Tensor.sub(t, a, b)
-  if b ~= nil then return Tensor.add(t, a, -1, b) end
-  if type(a) == 'number' then return Tensor.add(t, -a) end
-  return Tensor.add(t, -1, a)
-end
-
-local function binary(name, op)
-  return function(t, a, b)
-    local x, y = t, a
-    if b ~= nil then x, y = a, b; check_tensor(x, name); Tensor.resizeAs(t, x) end
-    check_tensor(y, name)
-    check(C.ft_binary(t.p, x.p, y.p, op), name, 3)
-    return t
-  end
-end
-Tensor.cmul = binary('cmul', C.FT_OP_MUL)
-Tensor.cdiv = binary('cdiv', C.FT_OP_DIV)
-Tensor.cmax = binary('cmax', C.FT_OP_MAX)
-Tensor.cmin = binary('cmin', C.FT_OP_MIN)
-
--- Comparisons give a tensor of 0/1 of the same type.
-for name, op in pairs({ eq = C.FT_OP_EQ, ne = C.FT_OP_NE, lt = C.FT_OP_LT, le = C.FT_OP_LE,
-                        gt = C.FT_OP_GT, ge = C.FT_OP_GE }) do
-  Tensor[name] = function(a, b)
-    check_tensor(b, name)
-    local r = Tensor.clone(a)
-    check(C.ft_binary(r.p, a.p, b.p, op), name)
-    return r
-  end
-end
-
--- Matrix products through OpenBLAS.
-function Tensor.addmm(t, a, b, c, d, e) -- t:addmm(M1, M2) | t:addmm(beta, M, alpha, M1, M2)
-  local beta, alpha, m1, m2 = 1, 1, a, b
-  if type(a) == 'number' then beta, alpha, m1, m2 = a, c, d, e; t = Tensor.copy(t, b) end
-  check_tensor(m1, 'addmm'); check_tensor(m2, 'addmm')
-  check(C.ft_gemm(t.p, m1.p, m2.p, 0, 0, alpha, beta), 'addmm')
-  return t
-end
-function Tensor.mm(t, a, b)
-  check_tensor(a, 'mm'); check_tensor(b, 'mm')
-  if a.p.ndim ~= 2 or b.p.ndim ~= 2 then argerr('mm', 'both matrices must be 2-D') end
-  Tensor.resize(t, Tensor.size(a, 1), Tensor.size(b, 2))
-  check(C.ft_gemm(t.p, a.p, b.p, 0, 0, 1, 0), 'mm')
-  return t
-end
-function Tensor.dot(a, b)
-  check_tensor(b, 'dot')
-  local r = Tensor.clone(a)
-  check(C.ft_binary(r.p, a.p, b.p, C.FT_OP_MUL), 'dot')
-  return Tensor.sum(r)
-end
-
----------------------------------------------------------------------------- reductions
-local R = { sum = C.FT_RED_SUM, mean = C.FT_RED_MEAN, max = C.FT_RED_MAX, min = C.FT_RED_MIN,
-            var = C.FT_RED_VAR, std = C.FT_RED_STD, prod = C.FT_RED_PROD }
-for name, op in pairs(R) do
-  Tensor[name] = function(t, d)
-    if d == nil then
-      check(C.ft_reduce_all(t.p, op, F.dbl), name)
-      return F.dbl[0]
-    end
-    local dim = check_dim(t, d, name)
-    local sz = Tensor.size(t)
-    sz[d] = 1
-    local r = construct(BY_ID[t.p.dtype] == DTYPES.long and DTYPES.double or BY_ID[t.p.dtype], name, sz)
-    if name == 'max' or name == 'min' then
-      local idx = construct(DTYPES.long, name, sz)
-      check(C.ft_reduce_dim(r.p, idx.p, t.p, dim, op), name)
-      return r, Tensor.add(idx, 1) -- Torch7 indices are 1-based
-    end
-    check(C.ft_reduce_dim(r.p, nil, t.p, dim, op), name)
-    return r
-  end
-end
-
-function Tensor.norm(t) return math.sqrt(Tensor.sum(Tensor.clone(t):square())) end
-
----------------------------------------------------------------------------- random
-local rng = require 'fathom.random'
-function Tensor.uniform(t, a, b) rng.uniform(t, a or 0, b or 1) return t end
-function Tensor.normal(t, m, s) rng.normal(t, m or 0, s or 1) return t end
-function Tensor.bernoulli(t, p) rng.bernoulli(t, p or 0.5) return t end
+-- fill, copy, arithmetic, products, reductions, random fills: fathom/tensor_math.lua
+require('fathom.tensor_math')(Tensor, {
+  argerr = argerr, check_tensor = check_tensor, is_tensor = is_tensor, wrap = wrap,
+  new_tensor = new_tensor, construct = construct, check_dim = check_dim, check_int = check_int,
+  DTYPES = DTYPES, BY_ID = BY_ID,
+})
+-- permute, expand, squeeze, index, equal, cat, apply, ...: fathom/tensor_extra.lua
+require('fathom.tensor_extra')(Tensor, {
+  argerr = argerr, check_tensor = check_tensor, is_tensor = is_tensor, wrap = wrap,
+  construct = construct, check_dim = check_dim, check_int = check_int, BY_ID = BY_ID,
+})
 
 ---------------------------------------------------------------------------- elements
-local function coords(t, i, fname)
+-- A 1-based index into a dimension of size n; negative counts from the end (Torch7).
+local function index_in(i, n, dim, fname)
   check_int(i, fname, 'index')
-  local n = tonumber(t.p.size[0])
+  if i < 0 then i = n + 1 + i end
   if i < 1 or i > n then
-    argerr(fname, ('index %d out of range for dimension 1 of size %d'):format(i, n), 3)
+    argerr(fname, ('index %d out of range for dimension %d of size %d'):format(i, dim, n), 4)
   end
-  F.idx[0] = i - 1
+  return i
 end
 
 function Tensor.get(t, ...)
@@ -494,25 +368,39 @@ function Tensor.totable(t)
   return r
 end
 
--- t[{ {1,2}, 3, {} }]: numbers select, {a,b} narrow (inclusive, negative from the end).
+-- t[{ {1,2}, 3, {} }]: a number selects, {a,b} narrows (inclusive), {a} is {a,a}, {} all;
+-- negative indices count from the end. As in Torch7, a number for every dimension
+-- addresses one element: it returns true and fills F.idx instead of returning a view.
 local function slice(t, spec, fname)
+  local nd, all_numbers = t.p.ndim, #spec == t.p.ndim and #spec > 0
+  for k = 1, #spec do all_numbers = all_numbers and type(spec[k]) == 'number' end
+  if all_numbers then
+    for k = 1, nd do F.idx[k - 1] = index_in(spec[k], tonumber(t.p.size[k - 1]), k, fname) - 1 end
+    return true
+  end
+  if #spec > nd then argerr(fname, ('%d indices for a %d-D tensor'):format(#spec, nd), 3) end
   local r, d = t, 1
   for k = 1, #spec do
     local s = spec[k]
-    if d > r.p.ndim then argerr(fname, 'too many indices for a ' .. t.p.ndim .. '-D tensor', 3) end
     local n = tonumber(r.p.size[d - 1])
     if type(s) == 'number' then
-      if s < 0 then s = n + 1 + s end
+      s = index_in(s, n, k, fname)
       if r.p.ndim == 1 then r = Tensor.narrow(r, 1, s, 1) d = d + 1
       else r = Tensor.select(r, d, s) end
     elseif type(s) == 'table' then
       local a, b = s[1] or 1, s[2] or s[1] or n
+      if type(a) ~= 'number' or type(b) ~= 'number' then
+        argerr(fname, 'range ' .. k .. ' must hold numbers', 3)
+      end
       if a < 0 then a = n + 1 + a end
       if b < 0 then b = n + 1 + b end
+      if a < 1 or b > n or b < a - 1 then
+        argerr(fname, ('range {%d,%d} out of bounds for dimension %d of size %d'):format(a, b, k, n), 3)
+      end
       r = Tensor.narrow(r, d, a, b - a + 1)
       d = d + 1
     else
-      argerr(fname, 'index ' .. k .. ' must be a number or a table', 3)
+      argerr(fname, 'index ' .. k .. ' must be a number or a table, got ' .. type(s), 3)
     end
   end
   return r
@@ -522,59 +410,89 @@ end
 local mt = {}
 function mt.__index(t, k)
   if type(k) == 'number' then
-    if t.p.ndim == 1 then
-      coords(t, k, '__index')
-      check(C.ft_get(t.p, F.idx, F.dbl), '__index')
-      return F.dbl[0]
-    end
-    if t.p.ndim == 0 then argerr('__index', 'cannot index an empty tensor') end
-    return Tensor.select(t, 1, k)
+    local n = t.p.ndim
+    if n == 0 then argerr('__index', 'cannot index an empty tensor') end
+    k = index_in(k, tonumber(t.p.size[0]), 1, '__index')
+    if n > 1 then return Tensor.select(t, 1, k) end
+    F.idx[0] = k - 1
+    check(C.ft_get(t.p, F.idx, F.dbl), '__index')
+    return F.dbl[0]
   elseif type(k) == 'table' then
-    return slice(t, k, '__index')
+    local r = slice(t, k, '__index')
+    if r ~= true then return r end
+    check(C.ft_get(t.p, F.idx, F.dbl), '__index')
+    return F.dbl[0]
   end
   return Tensor[k]
 end
 
 function mt.__newindex(t, k, v)
   local target
+  if not is_tensor(v) and type(v) ~= 'number' then
+    argerr('__newindex', 'value must be a number or a tensor, got ' .. type(v))
+  end
   if type(k) == 'number' then
-    if t.p.ndim == 1 then
-      coords(t, k, '__newindex')
+    local n = t.p.ndim
+    if n == 0 then argerr('__newindex', 'cannot index an empty tensor') end
+    k = index_in(k, tonumber(t.p.size[0]), 1, '__newindex')
+    if n > 1 then
+      target = Tensor.select(t, 1, k)
+    else
+      if type(v) ~= 'number' then argerr('__newindex', 'value must be a number, got ' .. type(v)) end
+      F.idx[0] = k - 1
+      check(C.ft_set(t.p, F.idx, v), '__newindex')
+      return
+    end
+  elseif type(k) == 'table' then
+    target = slice(t, k, '__newindex')
+    if target == true then
       if type(v) ~= 'number' then argerr('__newindex', 'value must be a number, got ' .. type(v)) end
       check(C.ft_set(t.p, F.idx, v), '__newindex')
       return
     end
-    if t.p.ndim == 0 then argerr('__newindex', 'cannot index an empty tensor') end
-    target = Tensor.select(t, 1, k)
-  elseif type(k) == 'table' then
-    target = slice(t, k, '__newindex')
   else
     argerr('__newindex', 'cannot set field ' .. tostring(k) .. ' of a tensor')
   end
   if is_tensor(v) then Tensor.copy(target, v) else Tensor.fill(target, v) end
 end
 
-function mt.__len(t) return t.p.ndim > 0 and tonumber(t.p.size[0]) or 0 end
+-- #t is t:size(), as in Torch7 (use t:size(1) or t:nElement() for a number).
+function mt.__len(t) return Tensor.size(t) end
 function mt.__gc(t) C.ft_tensor_free(t.p); t.p = nil end
 mt.__tostring = function(t) return require('fathom.print').tensor(t) end
+
+-- Operators make new tensors. a*b: matrix-matrix, matrix-vector, or a dot product.
+local function operand(x, fname)
+  if type(x) ~= 'number' and not is_tensor(x) then
+    argerr(fname, 'operand must be a tensor or a number, got ' .. type(x), 3)
+  end
+  return x
+end
 mt.__add = function(a, b)
+  operand(a, '__add'); operand(b, '__add')
   if type(a) == 'number' then a, b = b, a end
-  if type(b) == 'number' then return Tensor.clone(a):add(b) end
-  return Tensor.clone(a):add(b)
+  return Tensor.add(Tensor.clone(a), b)
 end
 mt.__sub = function(a, b)
-  if type(a) == 'number' then return Tensor.clone(b):mul(-1):add(a) end
-  if type(b) == 'number' then return Tensor.clone(a):add(-b) end
-  return Tensor.clone(a):add(-1, b)
+  operand(a, '__sub'); operand(b, '__sub')
+  if type(a) == 'number' then return Tensor.add(Tensor.neg(Tensor.clone(b)), a) end
+  return Tensor.sub(Tensor.clone(a), b)
 end
 mt.__mul = function(a, b)
+  operand(a, '__mul'); operand(b, '__mul')
   if type(a) == 'number' then a, b = b, a end
-  if type(b) == 'number' then return Tensor.clone(a):mul(b) end
-  if a.p.ndim == 2 and b.p.ndim == 2 then return construct(BY_ID[a.p.dtype], 'mm'):mm(a, b) end
-  return Tensor.dot(a, b)
+  if type(b) == 'number' then return Tensor.mul(Tensor.clone(a), b) end
+  local da, db = a.p.ndim, b.p.ndim
+  if da == 2 and db == 2 then return Tensor.mm(construct(BY_ID[a.p.dtype], 'mm'), a, b) end
+  if da == 2 and db == 1 then return Tensor.mv(construct(BY_ID[a.p.dtype], 'mv'), a, b) end
+  if da == 1 and db == 1 then return Tensor.dot(a, b) end
+  argerr('__mul', ('cannot multiply a %d-D tensor by a %d-D tensor'):format(da, db))
 end
-mt.__div = function(a, b) return Tensor.clone(a):div(b) end
-mt.__unm = function(a) return Tensor.clone(a):neg() end
+mt.__div = function(a, b)
+  if not is_tensor(a) then argerr('__div', 'only tensor / number is defined') end
+  return Tensor.div(Tensor.clone(a), b)
+end
+mt.__unm = function(a) return Tensor.neg(Tensor.clone(a)) end
 ffi.metatype(handle_t, mt)
 
 function Size.__tostring(s)

@@ -1,0 +1,95 @@
+-- bench/resnet_step.lua -- one training step of a CIFAR ResNet (forward, backward, SGD
+-- with Nesterov momentum and weight decay), constant depth against stochastic depth
+-- (linear decay to pL), side by side in one run: the two models take turns, step by
+-- step, so both see the same machine state. Reports the median seconds per step and
+-- images per second, and how many blocks the stochastic model ran on average.
+-- The PyTorch counterpart is bench/resnet_torch.py.
+--   luajit bench/resnet_step.lua [-depth 110] [-batch 128] [-threads 2] [-steps 7]
+--                                [-warmup 2] [-pL 0.5] [-gate batch|row] [-seed 1]
+package.path = './?.lua;' .. package.path
+local fathom = require 'fathom'
+local nn = require 'fathom.nn'
+local optim = require 'fathom.optim'
+local progress = require 'fathom.progress'
+local cifar = require 'models.resnet_cifar'
+
+local opt = { depth = 110, batch = 128, threads = 2, steps = 7, warmup = 2, pL = 0.5,
+              gate = 'batch', seed = 1 }
+do
+  local i = 1
+  while i <= #arg do
+    local k = arg[i]:match('^%-(.+)$')
+    if not k or opt[k] == nil or arg[i + 1] == nil then
+      io.stderr:write('resnet_step: unknown or incomplete option ' .. arg[i] .. '\n')
+      os.exit(2)
+    end
+    opt[k] = type(opt[k]) == 'number' and assert(tonumber(arg[i + 1]), arg[i]) or arg[i + 1]
+    i = i + 2
+  end
+end
+
+fathom.setnumthreads(opt.threads)
+fathom.manualSeed(opt.seed)
+
+local function setup(name, pL)
+  local model = cifar.createModel({ depth = opt.depth, pL = pL, gate = opt.gate,
+                                    generator = fathom.Generator(opt.seed) })
+  local w, dw = model:getParameters()
+  return { name = name, model = model, w = w, dw = dw, times = {}, active = 0, state = {} }
+end
+
+local runs = { setup('constant depth', 1), setup(('stochastic depth (linear to %g)'):format(opt.pL), opt.pL) }
+local crit = nn.CrossEntropyCriterion()
+local x = fathom.FloatTensor(opt.batch, 3, 32, 32):normal(0, 1)
+local y = fathom.LongTensor(opt.batch)
+for i = 1, opt.batch do y[i] = (i - 1) % 10 + 1 end
+local config = { learningRate = 0.1, momentum = 0.9, nesterov = true, dampening = 0, weightDecay = 1e-4 }
+
+local function step(r)
+  local t0 = progress.now()
+  optim.sgd(function()
+    r.dw:zero()
+    local out = r.model:forward(x)
+    local loss = crit:forward(out, y)
+    r.model:backward(x, crit:backward(out, y))
+    return loss, r.dw
+  end, r.w, config, r.state)
+  local dt = progress.now() - t0
+  local n = 0
+  for _, b in ipairs(r.model.blocks) do n = n + b.gate end
+  return dt, n
+end
+
+for s = 1, opt.warmup + opt.steps do
+  for _, r in ipairs(runs) do
+    local dt, n = step(r)
+    if s > opt.warmup then
+      r.times[#r.times + 1] = dt
+      r.active = r.active + n
+    end
+  end
+end
+
+local function median(t)
+  local c = {}
+  for i, v in ipairs(t) do c[i] = v end
+  table.sort(c)
+  local n = #c
+  return n % 2 == 1 and c[(n + 1) / 2] or (c[n / 2] + c[n / 2 + 1]) / 2
+end
+
+local L = #runs[1].model.blocks
+print(('Fathom ResNet-%d training step, batch %d, %d threads, float32, %d timed steps (after %d warm-up), gate %s')
+  :format(opt.depth, opt.batch, opt.threads, opt.steps, opt.warmup, opt.gate))
+print(('%-36s %10s %10s %10s %14s'):format('', 's/step', 'min', 'img/s', 'blocks run'))
+local base
+for _, r in ipairs(runs) do
+  local med = median(r.times)
+  local mn = math.min(table.unpack(r.times))
+  base = base or med
+  print(('%-36s %10.3f %10.3f %10.1f %9.2f / %d'):format(r.name, med, mn, opt.batch / med,
+    r.active / #r.times, L))
+end
+local sd = median(runs[2].times)
+print(('stochastic depth saves %.1f%% of the step time (expected blocks run: %.2f of %d)')
+  :format(100 * (1 - sd / base), require('fathom.schedule').expectedActive(runs[2].model.schedule, L), L))

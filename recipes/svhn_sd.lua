@@ -1,0 +1,23 @@
+-- recipes/svhn_sd.lua -- SVHN with stochastic depth (Table 1, Fig. 4 left): a CIFAR-style
+-- ResNet-152 (n = 25, 75 blocks), train + extra, validation 400 per class from train and
+-- 200 per class from extra, no augmentation, mean/std preprocessing, batch 128, 50 epochs,
+-- LR 0.1 divided by 10 at epochs 30 and 35, validation every 200 iterations.
+-- Paper: 1.75% test error (constant depth: 1.80%).
+--   luajit recipes/svhn_sd.lua [-pL 1] [options]
+local src = debug.getinfo(1, 'S').source:sub(2)
+package.path = (src:match('^(.*)/[^/]+$') or '.') .. '/../?.lua;' .. package.path
+require 'fathom'
+local train = require 'fathom.train'
+
+local recipe = {
+  name = 'svhn_sd',
+  description = 'SVHN with stochastic depth, ResNet-152 CIFAR-style (Table 1 and Fig. 4 of the paper)',
+  defaults = { dataset = 'svhn', depth = 152, nEpochs = 50, batchSize = 128, LR = 0.1, pL = 0.5,
+               momentum = 0.9, nesterov = true, weightDecay = 1e-4, augment = false, evalEveryIters = 200 },
+  lrSchedule = train.fractionLR({ 0.6, 0.7 }),
+  scheduleText = '/10 at 60% and 70% of the epochs (30 and 35 of 50)',
+  paper = { constant = 1.80, stochastic = 1.75, depth = 152, source = 'Table 1, SVHN' },
+}
+
+if (...) == '--recipe-table' then return recipe end
+train.main(recipe, arg)
