@@ -18,7 +18,9 @@ batch = int(sys.argv[3]) if len(sys.argv) > 3 else 128
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
-SHAPES = [(16, 16, 32), (32, 32, 16), (64, 64, 8), (3, 16, 32)]  # (Ci, Co, H = W)
+# (Ci, Co, H = W, stride): the three stages, the stem, the two transitional convs.
+SHAPES = [(16, 16, 32, 1), (32, 32, 16, 1), (64, 64, 8, 1), (3, 16, 32, 1),
+          (16, 32, 32, 2), (32, 64, 16, 2)]
 
 
 def median(xs):
@@ -32,19 +34,21 @@ def timed(fn):
     return (time.perf_counter() - t) * 1e3
 
 
-def bench(ci, co, hw, fmt):
+def bench(ci, co, hw, st, fmt):
+    ho = (hw - 1) // st + 1
     x = torch.randn(batch, ci, hw, hw).to(memory_format=fmt)
     w = (torch.randn(co, ci, 3, 3) * 0.1).to(memory_format=fmt)
-    go = torch.randn(batch, co, hw, hw).to(memory_format=fmt)
+    go = torch.randn(batch, co, ho, ho).to(memory_format=fmt)
+    s = (st, st)
     mask = (True, True, False)
-    fwd = lambda: F.conv2d(x, w, None, 1, 1)
+    fwd = lambda: F.conv2d(x, w, None, st, 1)
     # Backward through the ATen op PyTorch's autograd itself calls, one gradient at a
     # time (output_mask), so input and weight gradients are timed separately.
-    bwi = lambda: torch.ops.aten.convolution_backward(go, x, w, None, (1, 1), (1, 1), (1, 1),
+    bwi = lambda: torch.ops.aten.convolution_backward(go, x, w, None, s, (1, 1), (1, 1),
                                                        False, (0, 0), 1, (True, False, False))
-    bww = lambda: torch.ops.aten.convolution_backward(go, x, w, None, (1, 1), (1, 1), (1, 1),
+    bww = lambda: torch.ops.aten.convolution_backward(go, x, w, None, s, (1, 1), (1, 1),
                                                        False, (0, 0), 1, (False, True, False))
-    both = lambda: torch.ops.aten.convolution_backward(go, x, w, None, (1, 1), (1, 1), (1, 1),
+    both = lambda: torch.ops.aten.convolution_backward(go, x, w, None, s, (1, 1), (1, 1),
                                                         False, (0, 0), 1, mask)
     with torch.no_grad():
         for f in (fwd, bwi, bww, both):  # warm-up: oneDNN primitive creation, page faults
@@ -53,17 +57,17 @@ def bench(ci, co, hw, fmt):
         for _ in range(runs):
             tf.append(timed(fwd)); ti.append(timed(bwi)); tw.append(timed(bww)); tb.append(timed(both))
     f, i, wt, b = median(tf), median(ti), median(tw), median(tb)
-    flops = 2.0 * batch * co * ci * 9 * hw * hw
+    flops = 2.0 * batch * co * ci * 9 * ho * ho
     total = f + i + wt
     name = 'channels_last' if fmt == torch.channels_last else 'NCHW'
-    print('torch %-13s %3d->%-3d %2dx%-2d  fwd %7.3f  bwd-in %7.3f  bwd-w %7.3f  total %7.3f ms'
-          '  (fused bwd %7.3f)  %6.1f GFLOP/s' % (name, ci, co, hw, hw, f, i, wt, total, b,
-                                                  3 * flops / total / 1e6))
+    print('torch %-13s %3d->%-3d %2dx%-2d s%d  fwd %7.3f  bwd-in %7.3f  bwd-w %7.3f  total %7.3f ms'
+          '  %6.1f GFLOP/s  (fused bwd %7.3f)' % (name, ci, co, hw, hw, st, f, i, wt, total,
+                                                  3 * flops / total / 1e6, b))
 
 
 print('# torch %s, threads %d, batch %d, runs %d (median), mkldnn %s, OPENBLAS_CORETYPE=%s'
       % (torch.__version__, torch.get_num_threads(), batch, runs,
          torch.backends.mkldnn.is_available(), os.environ.get('OPENBLAS_CORETYPE', '(unset)')))
 for fmt in (torch.contiguous_format, torch.channels_last):
-    for ci, co, hw in SHAPES:
-        bench(ci, co, hw, fmt)
+    for ci, co, hw, st in SHAPES:
+        bench(ci, co, hw, st, fmt)

@@ -17,9 +17,8 @@ static int check_label_bytes(const char *fn, int label_bytes) {
   return FT_OK;
 }
 
-int ft_data_cifar_count(const char *path, int label_bytes, int64_t expect_records,
-                        int64_t *records) {
-  const char *fn = "ft_data_cifar_count";
+static int count_records(const char *fn, const char *path, int label_bytes,
+                         int64_t expect_records, int64_t *records) {
   struct stat st;
   if (!path || !records) return ft_fail("%s: path or records is NULL", fn);
   FT_TRY(check_label_bytes(fn, label_bytes));
@@ -40,13 +39,18 @@ int ft_data_cifar_count(const char *path, int label_bytes, int64_t expect_record
   return FT_OK;
 }
 
+int ft_data_cifar_count(const char *path, int label_bytes, int64_t expect_records,
+                        int64_t *records) {
+  return count_records("ft_data_cifar_count", path, label_bytes, expect_records, records);
+}
+
 /* images: uint8 [N,3,32,32], labels: int64 [N], both contiguous; rows offset.. are filled. */
 int ft_data_cifar_read(const char *path, int label_bytes, int label_index, int nclasses,
                        ft_tensor *images, ft_tensor *labels, int64_t offset) {
   const char *fn = "ft_data_cifar_read";
   char b1[64], b2[64];
-  int64_t n;
-  FT_TRY(ft_data_cifar_count(path, label_bytes, 0, &n));
+  int64_t n = 0;
+  FT_TRY(check_label_bytes(fn, label_bytes));
   if (label_index < 0 || label_index >= label_bytes)
     return ft_fail("%s: label_index %d out of range for %d label bytes", fn, label_index, label_bytes);
   if (nclasses < 1 || nclasses > 256) return ft_fail("%s: nclasses must be 1..256, got %d", fn, nclasses);
@@ -62,6 +66,7 @@ int ft_data_cifar_read(const char *path, int label_bytes, int label_index, int n
   if (labels->ndim != 1 || labels->size[0] != images->size[0])
     return ft_fail("%s: labels must be 1-D with %lld entries (got %s)", fn,
                    (long long)images->size[0], ft_shape_str(labels, b2, sizeof b2));
+  FT_TRY(count_records(fn, path, label_bytes, 0, &n));
   if (offset < 0 || offset + n > images->size[0])
     return ft_fail("%s: %lld records of %s at row %lld do not fit in %lld rows", fn, (long long)n,
                    path, (long long)offset, (long long)images->size[0]);

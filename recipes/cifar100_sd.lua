@@ -13,7 +13,7 @@ local recipe = {
   defaults = { dataset = 'cifar100', depth = 110, nEpochs = 500, batchSize = 128, LR = 0.1, pL = 0.5,
                momentum = 0.9, nesterov = true, weightDecay = 1e-4, augment = true },
   lrSchedule = train.fractionLR({ 0.5, 0.75 }),
-  scheduleText = '/10 at 50% and 75% of the epochs (250 and 375 of 500)',
+  scheduleText = function(opt) return train.fractionText({ 0.5, 0.75 }, opt) end,
   paper = function(opt)
     if opt.augment then
       return { constant = 27.22, stochastic = 24.98, depth = 110, source = 'Sec. 4 (Table 1 gives 27.76 for constant depth), CIFAR-100+' }

@@ -20,7 +20,10 @@ local recipe = {
   defaults = { dataset = 'cifar10', depth = 1202, nEpochs = 300, batchSize = 128, LR = 0.1, pL = 0.5,
                momentum = 0.9, nesterov = true, weightDecay = 1e-4, augment = true },
   lrSchedule = schedule,
-  scheduleText = 'LR/10 for the first 10 epochs (warm-up), then /10 at 50% and 75% (150 and 225 of 300)',
+  scheduleText = function(opt)
+    return ('LR/10 for epochs 1-%d (warm-up), then %s'):format(math.max(1, math.floor(opt.nEpochs / 30 + 0.5)),
+                                                                train.fractionText({ 0.5, 0.75 }, opt))
+  end,
   paper = { constant = 6.67, stochastic = 4.91, depth = 1202, source = 'Sec. 4, Fig. 4 right' },
 }
 

@@ -57,6 +57,7 @@ local function run(opt, recipe, given)
       print(('-- %s depth (p_L = %g)'):format(r[1], r[2]))
       local rr = copy(cifar)
       rr.name, rr.hooks = 'gradient_strength_' .. r[1], gradient_hooks()
+      rr.description = ('Fig. 7 run with %s depth'):format(r[1])
       train.run(o, rr, {})
     end
     local x, y = {}, {}
@@ -68,7 +69,7 @@ local function run(opt, recipe, given)
   local path = dir .. '/gradient_strength.png'
   plot.lines { path = path, title = ('Fig. 7: gradient magnitude, first conv of block 1 (ResNet-%d)'):format(opt.depth),
                xlabel = 'epoch', ylabel = 'mean |gradient|', logy = true, series = series,
-               vlines = { 0.5 * opt.nEpochs, 0.75 * opt.nEpochs }, legend = 'bottomright' }
+               vlines = train.fractionEpochs({ 0.5, 0.75 }, opt.nEpochs), legend = 'bottomright', xinteger = true }
   print('== result')
   for _, s in ipairs(series) do
     if #s.y > 0 then

@@ -15,7 +15,7 @@ local recipe = {
   defaults = { dataset = 'svhn', depth = 152, nEpochs = 50, batchSize = 128, LR = 0.1, pL = 0.5,
                momentum = 0.9, nesterov = true, weightDecay = 1e-4, augment = false, evalEveryIters = 200 },
   lrSchedule = train.fractionLR({ 0.6, 0.7 }),
-  scheduleText = '/10 at 60% and 70% of the epochs (30 and 35 of 50)',
+  scheduleText = function(opt) return train.fractionText({ 0.6, 0.7 }, opt) end,
   paper = { constant = 1.80, stochastic = 1.75, depth = 152, source = 'Table 1, SVHN' },
 }
 

@@ -255,6 +255,17 @@ describe('CIFAR options and bad input', function()
     assert.is_truthy(cd)
   end)
 
+  it('finds the data through $FATHOM_DATA before ../shared/data', function()
+    cifar10_dir()
+    local cmd = ("cd '%s' && FATHOM_DATA='%s' luajit -e \"package.path='./?.lua;'..package.path; require('fathom'); " ..
+                 "local d = require('fathom.data').cifar10{ strictCounts = false, nVal = 2 }; " ..
+                 "io.write(d.dir, ' ', d.train:size())\" 2>&1"):format('.', tmp) -- specs run from the source root
+    local p = io.popen(cmd)
+    local out = p:read('*a')
+    p:close()
+    assert.are.equal(tmp .. '/cifar-10-batches-bin 18', out)
+  end)
+
   it('reports truncated files, oversized files and labels out of range, naming the file', function()
     local cd = cifar10_dir()
     local f = cd .. '/data_batch_3.bin'

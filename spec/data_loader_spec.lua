@@ -24,6 +24,10 @@ end
 describe('data.Loader', function()
   it('hands out contiguous float [B,3,32,32] inputs and 1-based long targets; counts batches', function()
     local l = data.Loader(d.val, { batchSize = 128, nThreads = 2, seed = 1 })
+    assert.is_false(l.augment or l.shuffle) -- evaluation splits: neither by default
+    local lt = data.Loader(d.train)
+    assert.is_true(lt.augment and lt.shuffle)
+    assert.are.equal(24, lt:size())          -- batch 128 by default
     assert.are.equal(40, l:size())
     local n, last = 0, nil
     for i, x, y in l:run(1) do
@@ -58,7 +62,7 @@ describe('data.Loader', function()
   end)
 
   it('augments by a zero-filled shift of up to 4 pixels and a flip, after normalisation', function()
-    local l = data.Loader(d.train, { batchSize = 250, nThreads = 2, seed = 11 })
+    local l = data.Loader(d.train, { batchSize = 250, nThreads = 2, seed = 11, augment = true })
     local seen, flips, total, zero_shift = {}, 0, 0, 0
     for i, x, y in l:run(3) do
       for j = 1, x:size(1) do
@@ -173,6 +177,48 @@ describe('data.Loader', function()
     assert.is_false(ok); assert.matches('restarted by another run', err)
     ok, err = pcall(l.run, l, -1)
     assert.is_false(ok); assert.matches('epoch must be a non%-negative integer', err)
+  end)
+
+  it('frees its buffers and threads when collected', function()
+    collectgarbage(); collectgarbage()
+    local bytes0, live0 = fathom.memory()
+    do
+      local l = data.Loader(d.train, { batchSize = 64, nThreads = 2 })
+      for i in l:run(1) do if i == 3 then break end end -- workers still prefetching
+    end
+    collectgarbage(); collectgarbage()
+    local bytes1, live1 = fathom.memory()
+    assert.are.equal(bytes0, bytes1)
+    assert.are.equal(live0, live1)
+  end)
+
+  it('has C entry points that reject NULL arguments with a message', function()
+    local C = fathom.C
+    local n = ffi.new('int64_t[1]')
+    local cases = {
+      { function() return C.ft_data_cifar_count(nil, 1, 0, n) end, 'ft_data_cifar_count: path or records is NULL' },
+      { function() return C.ft_data_cifar_read('x', 1, 0, 10, nil, nil, 0) end, 'ft_data_cifar_read: images is NULL' },
+      { function() return C.ft_data_svhn_count(nil, n) end, 'ft_data_svhn_count: path or count is NULL' },
+      { function() return C.ft_data_svhn_read(nil, nil, nil, 0) end, 'ft_data_svhn_read: path is NULL' },
+      { function() return C.ft_data_stats(nil, nil, 0, nil, nil) end, 'ft_data_stats: images is NULL' },
+      { function() return C.ft_data_gather(nil, nil, nil, nil, nil, nil, nil, nil) end, 'ft_data_gather: images is NULL' },
+      { function() return C.ft_data_list_dir(nil, nil, 0, n, n) end, 'ft_data_list_dir: path, needed or count is NULL' },
+      { function() return C.ft_data_image_probe(nil, n, n) end, 'ft_data_image_probe: path is NULL' },
+      { function() return C.ft_data_image_decode('x', nil) end, 'ft_data_image_decode: out is NULL' },
+      { function() return C.ft_data_image_write_jpeg(nil, nil, 90) end, 'ft_data_image_write_jpeg: path is NULL' },
+      { function() return C.ft_data_image_sample('x', nil, 0, nil, nil) end, 'ft_data_image_sample: transform is NULL' },
+      { function() return C.ft_loader_new(nil, nil) end, 'ft_loader_new: out is NULL' },
+      { function() return C.ft_loader_start(nil, 1, 1, 0) end, 'ft_loader_start: loader is NULL' },
+      { function() return C.ft_loader_next(nil, nil, nil, nil) end, 'ft_loader_next: an argument is NULL' },
+      { function() return C.ft_loader_slot(nil, 0, nil, nil) end, 'ft_loader_slot: loader, inputs or targets is NULL' },
+      { function() return C.ft_loader_plan(nil, 1, 1, 0, nil, nil) end, 'ft_loader_plan: loader, row or params is NULL' },
+    }
+    for _, c in ipairs(cases) do
+      assert.are.equal(1, c[1]())
+      assert.matches(c[2], ffi.string(C.ft_last_error()), 1, true)
+    end
+    assert.are.equal(0, tonumber(C.ft_loader_batches(nil)))
+    C.ft_loader_free(nil)
   end)
 
   it('checks its configuration in C too', function()

@@ -76,6 +76,15 @@ describe('plot', function()
     assert.is_true(math.abs(t[4] - 0.08) < 1e-12)
   end)
 
+  it('labels ticks of every step size', function()
+    for _, r in ipairs({ { 1, 3 }, { 0, 10 }, { 71.3, 81.6 }, { 0, 1000 }, { 0.001, 0.004 }, { 5, 5 }, { 0, 5 }, { 71.35, 80.7 } }) do
+      local path = tmp('.png')
+      plot.lines { path = path, series = { { x = { 1, 2 }, y = r } } }
+      assert.are.equal(960, plot.readPNG(path):size(2))
+      os.remove(path)
+    end
+  end)
+
   it('draws text from the bitmap font', function()
     local cv = plot.Canvas(40, 20)
     cv:text(1, 1, 'I', { 0, 0, 0 }, 1)

@@ -2,7 +2,7 @@
 -- into a uint8 tensor [H,W,3] in Lua and write it with ft_png_write (libpng).
 --   plot.lines{ path = 'err.png', title = ..., xlabel = ..., ylabel = ..., logy = false,
 --               series = { {label = 'SD', x = {...}, y = {...}, mark = {x, y}}, ... },
---               vlines = {250, 375} }                     -- Fig. 3, 4 and 7 style
+--               vlines = {250, 375}, xinteger = true }    -- Fig. 3, 4 and 7 style
 --   plot.heatmap{ path = 'hm.png', title = ..., xlabel = ..., ylabel = ...,
 --                 xticks = {'0.1', ...}, yticks = {'20', ...}, values = {{...}, ...} }  -- Fig. 8
 --   plot.Canvas(w, h) for anything else: :line, :rect, :text, :circle, :save(path)
@@ -271,7 +271,8 @@ plot.COLORS = {
 local BLACK, GRAY, LIGHT, WHITE = { 0, 0, 0 }, { 90, 90, 90 }, { 225, 225, 225 }, { 255, 255, 255 }
 
 -- "Nice" tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten.
-function plot.niceTicks(lo, hi, n)
+-- minStep: a floor for the step (1 for epochs: no ticks between integers).
+function plot.niceTicks(lo, hi, n, minStep)
   n = n or 6
   if hi <= lo then hi = lo + 1 end
   local raw = (hi - lo) / n
@@ -279,8 +280,9 @@ function plot.niceTicks(lo, hi, n)
   local step
   for _, m in ipairs({ 1, 2, 2.5, 5, 10 }) do
     step = m * mag
-    if step >= raw then break end
+    if step >= raw and not (minStep and m == 2.5 and step < 10 * minStep) then break end
   end
+  if minStep and step < minStep then step = minStep end
   local first = math.ceil(lo / step - 1e-9) * step
   local ticks = {}
   for v = first, hi + step * 1e-9, step do ticks[#ticks + 1] = math.abs(v) < step * 1e-9 and 0 or v end
@@ -288,7 +290,8 @@ function plot.niceTicks(lo, hi, n)
 end
 
 local function fmt_tick(v, step)
-  local decimals = math.max(0, -math.floor(math.log10(step) + 1e-9))
+  local decimals = -math.floor(math.log10(step) + 1e-9)
+  if decimals < 1 then decimals = 0 end -- also turns -0 (step 1) into 0: "%.-0f" is no format
   if step * 10 ^ decimals % 1 > 1e-6 then decimals = decimals + 1 end -- 2.5-steps
   return ('%.' .. decimals .. 'f'):format(v)
 end
@@ -326,7 +329,7 @@ function plot.lines(o)
   if o.xlim then xlo, xhi = o.xlim[1], o.xlim[2] end
   local ylo, yhi = range_of(series, 'y', o.logy)
   if o.ylim then ylo, yhi = o.ylim[1], o.ylim[2] end
-  local xticks, xstep = plot.niceTicks(xlo, xhi, 8)
+  local xticks, xstep = plot.niceTicks(xlo, xhi, 8, o.xinteger and 1 or nil)
   if not o.xlim then xlo, xhi = math.min(xlo, xticks[1]), math.max(xhi, xticks[#xticks]) end
 
   local ymap, yticks, ylabels
@@ -336,7 +339,15 @@ function plot.lines(o)
     ylo, yhi = 10 ^ elo, 10 ^ ehi
     ymap = function(v) return top + ph - (math.log10(v) - elo) / (ehi - elo) * ph end
     yticks, ylabels = {}, {}
-    for e = elo, ehi do yticks[#yticks + 1] = 10 ^ e; ylabels[#ylabels + 1] = fmt_pow10(e) end
+    for e = elo, ehi do
+      yticks[#yticks + 1] = 10 ^ e; ylabels[#ylabels + 1] = fmt_pow10(e)
+      if ehi - elo <= 2 and e < ehi then -- few decades: label 2x and 5x too
+        for _, m in ipairs({ 2, 5 }) do
+          yticks[#yticks + 1] = m * 10 ^ e
+          ylabels[#ylabels + 1] = e >= 0 and e <= 2 and tostring(m * 10 ^ e) or (m .. 'e' .. e)
+        end
+      end
+    end
   else
     if not o.ylim then
       local pad = (yhi - ylo) * 0.05
@@ -391,7 +402,9 @@ function plot.lines(o)
     for i = 2, #pts do
       if pts[i - 1] and pts[i] then cv:line(pts[i - 1][1], pts[i - 1][2], pts[i][1], pts[i][2], c, s.lineWidth or 2) end
     end
-    if #s.x == 1 and pts[1] then cv:circle(pts[1][1], pts[1][2], 3, c, 2, true) end
+    if #s.x <= 30 then -- few points: show each one
+      for i = 1, #pts do if pts[i] then cv:circle(pts[i][1], pts[i][2], 3, c, 2, true) end end
+    end
     if s.mark and s.mark[2] and s.mark[2] >= ylo and s.mark[2] <= yhi then
       cv:circle(xmap(s.mark[1]), ymap(s.mark[2]), 7, c, 2)
     end
@@ -450,6 +463,7 @@ function plot.heatmap(o)
   local cell = o.cell or 72
   local left, top, right, bottom = 110, 60, 140, 80
   local W, H = left + cols * cell + right, top + rows * cell + bottom
+  if o.title then W = math.max(W, plot.textWidth(o.title, scale) + 40) end -- room for the title
   local cv = plot.Canvas(W, H)
   local lo, hi = math.huge, -math.huge
   for r = 1, rows do

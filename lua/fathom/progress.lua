@@ -28,6 +28,7 @@ progress.now = clock
 
 function progress.duration(s)
   if s ~= s or s == math.huge then return '?' end
+  if s < 9.95 then return ('%.1fs'):format(s) end
   s = math.floor(s + 0.5)
   if s < 60 then return s .. 's' end
   if s < 3600 then return ('%dm%02ds'):format(math.floor(s / 60), s % 60) end

@@ -56,6 +56,18 @@ function train.fractionLR(fractions, factor)
   end
 end
 
+-- The first epochs run at each lower LR of fractionLR(fractions), and a description.
+function train.fractionEpochs(fractions, nEpochs)
+  local e = {}
+  for i, f in ipairs(fractions) do e[i] = math.ceil(f * nEpochs - 1e-9) end
+  return e
+end
+function train.fractionText(fractions, opt)
+  local e, pct = train.fractionEpochs(fractions, opt.nEpochs), {}
+  for i, f in ipairs(fractions) do pct[i] = ('%g%%'):format(100 * f) end
+  return ('/10 from epochs %s (%s of the %d epochs)'):format(table.concat(e, ' and '), table.concat(pct, ' and '), opt.nEpochs)
+end
+
 -- Warm-up: warmLR for epochs 1..warmEpochs, then the step schedule (1202-layer net).
 function train.warmupLR(warmEpochs, warmLR, milestones, factor)
   local step = train.stepLR(milestones, factor)
@@ -405,7 +417,7 @@ function train.plotRun(dir, records, title, baselineRecords)
   for _, x in ipairs(s) do if #x.x > 0 then any = true end end
   if not any then return end
   local ok, err = pcall(plot.lines, { path = dir .. '/error.png', title = title or 'error per epoch',
-                                     xlabel = 'epoch', ylabel = 'error (%)', series = s })
+                                     xlabel = 'epoch', ylabel = 'error (%)', series = s, xinteger = true })
   if not ok then io.stderr:write('warning: could not write ', dir, '/error.png: ', tostring(err), '\n') end
 end
 
@@ -470,7 +482,7 @@ function train.setup(opt)
   if opt.dataset == 'imagenet' then mopt.shortcut = nil end -- projection shortcuts (fb.resnet.torch's B)
   local modelName = opt.dataset == 'imagenet' and 'models.resnet_imagenet' or 'models.resnet_cifar'
   local model = require(modelName).createModel(mopt)
-  if opt.retrain ~= '' then ck.loadWeights(model, opt.retrain) end
+  if opt.retrain ~= '' and opt.resume == '' then ck.loadWeights(model, opt.retrain) end -- a resume loads its own
   local criterion = require('fathom.nn').CrossEntropyCriterion()
   return { data = d, loaders = loaders, model = model, criterion = criterion }
 end
@@ -519,7 +531,7 @@ function train.describe(opt, recipe, S, blocks, expected, nParams, paper)
   local nIt = S.loaders.train:size()
   say(('train   %d epochs x %d iterations (batch %d); SGD LR %g, %s; momentum %g%s, weight decay %g; seed %d')
     :format(opt.nEpochs, opt.maxIters > 0 and math.min(opt.maxIters, nIt) or nIt, opt.batchSize, opt.LR,
-            recipe.scheduleText or 'constant LR', opt.momentum, opt.nesterov and ' (Nesterov)' or '',
+            type(recipe.scheduleText) == 'function' and recipe.scheduleText(opt) or recipe.scheduleText or 'constant LR', opt.momentum, opt.nesterov and ' (Nesterov)' or '',
             opt.weightDecay, opt.manualSeed))
   local evalText = opt.evalEveryIters > 0 and ('every %d iterations and every %d epoch(s)'):format(opt.evalEveryIters, opt.evalEvery)
                    or ('every %d epoch(s)'):format(opt.evalEvery)

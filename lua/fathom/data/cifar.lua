@@ -134,7 +134,7 @@ function M.load(kind, opts)
   local function make(name, imgs, labs, index)
     return ds.Dataset{ images = imgs, labels = labs, index = index, mean = mean, std = std,
                        nClasses = nClasses, name = kind .. '.' .. name, classNames = names,
-                       augment = true }
+                       augment = name == 'train' }
   end
   return {
     train = make('train', images, labels, trainIdx),

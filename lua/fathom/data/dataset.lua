@@ -5,7 +5,6 @@
 -- normalisation happens when a sample or batch is built, in C.
 --   ds:size(); local x, y = ds:get(i)   -- FloatTensor CxHxW (normalised), label 1..nClasses
 -- A FileDataset (image folders) has paths instead of images and decodes on demand.
-local ffi = require 'ffi'
 local fathom = require 'fathom'
 local F = require 'fathom.ffi'
 local class = require 'fathom.class'
@@ -21,7 +20,7 @@ function Dataset:__init(t)
   self.images, self.labels, self.index = t.images, t.labels, t.index
   self.mean, self.std = t.mean, t.std
   self.nClasses, self.name, self.classNames = t.nClasses, t.name or 'dataset', t.classNames
-  self.augmentDefault = t.augment or false
+  self.augmentDefault = t.augment or false -- the loader's default: true for training splits
   self._row = fathom.LongTensor(1)
 end
 
@@ -30,7 +29,6 @@ function Dataset:__tostring()
   return ('%s: %d images %s, %d classes'):format(self.name, self:size(),
     table.concat(self:sampleSize(), 'x'), self.nClasses)
 end
-Dataset.__len = Dataset.size
 
 function Dataset:sampleSize()
   local s = self.images:size()
@@ -107,11 +105,11 @@ local FileDataset = class('fathom.data.FileDataset', Dataset)
 M.FileDataset = FileDataset
 
 -- t: { paths = {...}, labels = LongTensor (0-based), transform = ft_image_transform,
---      nClasses=, name=, classNames= }
+--      nClasses=, name=, classNames=, augment= (the loader's default) }
 function FileDataset:__init(t)
   self.paths, self.labels, self.transform = t.paths, t.labels, t.transform
   self.nClasses, self.name, self.classNames = t.nClasses, t.name or 'files', t.classNames
-  self.augmentDefault = true
+  self.augmentDefault = t.augment or false
   local n = #t.paths
   assert(n > 0, 'FileDataset: no files')
   self.index = fathom.LongTensor(n)

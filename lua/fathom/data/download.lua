@@ -83,6 +83,7 @@ function M.fetch(name, dir, opts)
       local got, msg = fetch_url(url, part)
       if not got then
         os.remove(part)
+        msg = (msg or ''):match('([^\n]*)$')
         error(('%s: could not download %s (%s). %s'):format(FN, url, msg ~= '' and msg or 'failed', by_hand), 2)
       end
       local sum = M.md5(part)

@@ -128,7 +128,8 @@ function M.load(opts)
     local paths, labels, skipped = scan(root, classes, classOf, check, opts.quiet, name)
     for _, s in ipairs(skipped) do d.skipped[#d.skipped + 1] = s end
     return ds.FileDataset{ paths = paths, labels = labels, transform = tf, nClasses = #classes,
-                           name = 'imagefolder.' .. name, classNames = classes }
+                           name = 'imagefolder.' .. name, classNames = classes,
+                           augment = name == 'train' }
   end
   d.train = make('train', trainDir)
   if valDir then

@@ -9,7 +9,7 @@
 -- Batches depend only on (seed, epoch, batch index), never on nThreads; see
 -- core/data_loader.c. CIFAR augmentation: zero-pad `pad` (4) after normalisation, random
 -- crop back to 32x32, horizontal flip with probability 1/2. Image folders: the training
--- transform of fb.resnet.torch.
+-- transform of fb.resnet.torch. Defaults: shuffle and augment for training splits only.
 local ffi = require 'ffi'
 local F = require 'fathom.ffi'
 local T = require 'fathom.tensor'
@@ -44,7 +44,8 @@ function Loader:__init(dataset, opts)
   opts = dsmod.checkOptions(opts, OPTIONS, FN)
   self.dataset = dataset
   self.batchSize = int_opt(opts.batchSize, 128, 1, 2^31, 'batchSize')
-  self.shuffle = bool_opt(opts.shuffle, true, 'shuffle')
+  -- defaults: shuffle and augment the training splits, not val or test
+  self.shuffle = bool_opt(opts.shuffle, dataset.augmentDefault, 'shuffle')
   self.augment = bool_opt(opts.augment, dataset.augmentDefault, 'augment')
   self.dropLast = bool_opt(opts.dropLast, false, 'dropLast')
   self.nThreads = int_opt(opts.nThreads, 2, 0, 64, 'nThreads')

@@ -21,6 +21,7 @@
 #endif
 
 void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
 
 /* nn_conv_direct.c */
 int ft_conv_direct_available(void);
@@ -262,6 +263,7 @@ static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, co
   FT_REAL *col = FT_K(scratch)(direct ? 0 : K * P, nt, &bytes);
   if (!col) return ft_fail("ft_conv2d_forward: out of memory for %zu bytes", bytes);
   /* The images are split over the threads; BLAS runs single-threaded inside. */
+  const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t n = 0; n < g->N; n++) {
@@ -275,7 +277,7 @@ static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, co
       FT_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->Co, (int)P, (int)K, 1, w, (int)K,
               c, (int)P, 1, yn, (int)P);
     }
-  openblas_set_num_threads(nt);
+  openblas_set_num_threads(blas_threads);
   ft_free_bytes(col, bytes);
   return FT_OK;
 }
@@ -288,6 +290,7 @@ static int FT_K(conv_backward_input)(const FT_REAL *gy, FT_REAL *gx, const FT_RE
   FT_REAL *col = FT_K(scratch)(direct ? 0 : K * P, nt, &bytes);
   if (!col) return ft_fail("ft_conv2d_backward_input: out of memory for %zu bytes", bytes);
   /* The images are split over the threads; BLAS runs single-threaded inside. */
+  const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t n = 0; n < g->N; n++) {
@@ -298,7 +301,7 @@ static int FT_K(conv_backward_input)(const FT_REAL *gy, FT_REAL *gx, const FT_RE
               gy + n * g->Co * P, (int)P, 0, c, (int)P);
       if (!direct) FT_K(col2im)(c, gxn, g);
     }
-  openblas_set_num_threads(nt);
+  openblas_set_num_threads(blas_threads);
   ft_free_bytes(col, bytes);
   return FT_OK;
 }
@@ -313,6 +316,7 @@ static int FT_K(conv_backward_weight)(const FT_REAL *x, const FT_REAL *gy, FT_RE
   FT_REAL *buf = FT_K(scratch)(per, nt, &bytes);
   if (!buf) return ft_fail("ft_conv2d_backward_weight: out of memory for %zu bytes", bytes);
   memset(buf, 0, bytes);
+  const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
 #pragma omp parallel num_threads(nt)
   {
@@ -327,7 +331,7 @@ static int FT_K(conv_backward_weight)(const FT_REAL *x, const FT_REAL *gy, FT_RE
               gy + n * g->Co * P, (int)P, cn, (int)P, 1, dw, (int)K);
     }
   }
-  openblas_set_num_threads(nt);
+  openblas_set_num_threads(blas_threads);
   for (int64_t i = 0; i < nw; i++) {
     double s = 0;
     for (int t = 0; t < nt; t++) s += buf[t * per + (direct ? 0 : K * P) + i];
