@@ -61,7 +61,8 @@ local function step(r)
 end
 
 for s = 1, opt.warmup + opt.steps do
-  for _, r in ipairs(runs) do
+  for k = 1, #runs do
+    local r = runs[s % 2 == 1 and k or #runs + 1 - k] -- alternate which model goes first
     local dt, n = step(r)
     if s > opt.warmup then
       r.times[#r.times + 1] = dt
@@ -85,7 +86,7 @@ print(('%-36s %10s %10s %10s %14s'):format('', 's/step', 'min', 'img/s', 'blocks
 local base
 for _, r in ipairs(runs) do
   local med = median(r.times)
-  local mn = math.min(table.unpack(r.times))
+  local mn = math.min(unpack(r.times))
   base = base or med
   print(('%-36s %10.3f %10.3f %10.1f %9.2f / %d'):format(r.name, med, mn, opt.batch / med,
     r.active / #r.times, L))

@@ -55,6 +55,7 @@ int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, i
             double alpha, double beta) {
   const char *fn = "ft_gemm";
   char sc[64];
+  FT_CUDA_DISPATCH(ft_on_cuda(c), ft_cuda_gemm(c, a, b, trans_a, trans_b, alpha, beta));
   FT_TRY(ft_check_cpu(fn, "C", c));
   FT_TRY(ft_check_cpu(fn, "A", a));
   FT_TRY(ft_check_cpu(fn, "B", b));

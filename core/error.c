@@ -129,3 +129,19 @@ int ft_check_contiguous(const char *fn, const char *name, const ft_tensor *t) {
   if (!ft_is_contiguous(t)) return ft_fail("%s: %s must be contiguous", fn, name);
   return FT_OK;
 }
+
+/* ---- devices ------------------------------------------------------------------------- */
+void ft_count_bytes(int64_t delta) { __atomic_add_fetch(&bytes_live, delta, __ATOMIC_RELAXED); }
+
+int ft_no_cuda(const char *fn) {
+  return ft_fail("%s: CUDA tensors need the CUDA backend and this build of Fathom has none "
+                 "(build where nvcc and cuDNN are found; see `make info`)", fn);
+}
+
+int ft_check_device(const char *fn, const char *name, const ft_tensor *t, int device) {
+  FT_TRY(ft_check_tensor(fn, name, t));
+  if (t->device != device)
+    return ft_fail("%s: %s must be a %s tensor (it is on the %s)", fn, name,
+                   device == FT_CUDA ? "CUDA" : "CPU", t->device == FT_CUDA ? "GPU" : "CPU");
+  return FT_OK;
+}

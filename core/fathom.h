@@ -430,6 +430,71 @@ void ft_resblock_release(ft_resblock *b);
 void ft_resblock_workspace_free(void);
 
 
+/* CUDA-SECTION */
+/* The GPU backend (core/cuda_*.cu), built when nvcc and cuDNN are found (ft_has_cuda).
+ * A tensor made with device FT_CUDA lives in GPU memory, and every op above runs on
+ * the device of its tensors: the same calls, checks and results (within float32
+ * rounding; tolerances in spec/cuda_spec.lua). All operands of an op share one device;
+ * the exceptions are ft_copy (any pair of devices), the int64 targets of the losses
+ * (host or device), and a CPU scalar operand of ft_binary with every stride 0.
+ * One device is current (0 unless set) and all work goes into one stream per device,
+ * in order: results are ready for the next op without synchronising; whatever returns
+ * values to the host (ft_copy to a CPU tensor, ft_get, reductions, losses) waits.
+ * Device memory comes from a caching allocator: a freed tensor's block is kept for the
+ * next allocation of about its size (never cudaMalloc/cudaFree per step); plain device
+ * memory, never managed. Errors of CUDA, cuDNN and cuBLAS, and out-of-memory, fail the
+ * call with a message naming the operation.
+ * With no usable device (or a build without CUDA) every function here fails saying so,
+ * except ft_cuda_device_count, which reports 0 and succeeds. */
+int ft_cuda_device_count(int *count);
+/* Why no device is usable (the driver's message), or "" when one is. */
+const char *ft_cuda_status(void);
+int ft_cuda_set_device(int index);
+int ft_cuda_get_device(int *index);
+/* Name (into name, cap bytes), total memory and compute capability of device index. */
+int ft_cuda_device_info(int index, char *name, int64_t cap, int64_t *total_bytes,
+                        int *cc_major, int *cc_minor);
+int ft_cuda_synchronize(void);      /* waits for the current device's stream          */
+
+typedef struct ft_cuda_memory {
+  int64_t in_use;                   /* bytes in blocks held by live storages           */
+  int64_t cached;                   /* bytes in free blocks kept for reuse             */
+  int64_t peak;                     /* highest in_use so far                           */
+  int64_t mallocs;                  /* cudaMalloc calls (a steady state adds none)     */
+  int64_t reuses;                   /* allocations served from the cache               */
+} ft_cuda_memory;
+int ft_cuda_memory_stats(ft_cuda_memory *stats);
+int ft_cuda_empty_cache(void);      /* hands the cached free blocks back to the driver */
+
+/* Settings read by every later call. deterministic 1: cuDNN picks among deterministic
+ * algorithms only (bitwise-repeatable convolutions). benchmark 1 (default): every
+ * algorithm is timed once per convolution shape and the fastest is cached (the
+ * cudnn.benchmark of fb.resnet.torch); 0: cuDNN's heuristic choice, cached the same way.
+ * tf32 1: float32 convolutions and matrix products may use TF32 tensor cores (faster,
+ * about 1e-3 relative error); 0 (default): full float32. */
+int ft_cuda_set_deterministic(int on);
+int ft_cuda_set_benchmark(int on);
+int ft_cuda_set_tf32(int on);
+int64_t ft_cuda_conv_plans(void);   /* convolution shapes searched and cached so far   */
+
+/* A CPU tensor in page-locked (pinned) host memory, for the data loader: copies from it
+ * to the GPU run at full bus speed and may be asynchronous. Freed by ft_tensor_free. */
+int ft_cuda_pinned_new(ft_tensor **out, int dtype, int ndim, const int64_t *size);
+/* ft_copy without waiting, for contiguous dst and src of one dtype and size, one of them
+ * on the GPU and the other pinned: the copy is queued on the stream and the host buffer
+ * must stay untouched and alive until an event recorded after it (or
+ * ft_cuda_synchronize) completes. */
+int ft_cuda_copy_async(ft_tensor *dst, const ft_tensor *src);
+
+/* Events on the stream: time GPU work without synchronising every step. */
+typedef struct ft_cuda_event ft_cuda_event;
+int ft_cuda_event_new(ft_cuda_event **out);
+void ft_cuda_event_free(ft_cuda_event *e);     /* NULL is fine                         */
+int ft_cuda_event_record(ft_cuda_event *e);    /* marks this point of the stream       */
+int ft_cuda_event_synchronize(ft_cuda_event *e);
+/* Milliseconds between two recorded events; waits for `end`. */
+int ft_cuda_event_elapsed(const ft_cuda_event *start, const ft_cuda_event *end, double *ms);
+
 /* ---- files: PNG writing for plots, safetensors helpers (core/io_*.c) -------------- */
 /* IO-SECTION */
 /* PNG (core/io_png.c), 8-bit, for the plots. img: uint8 [H,W,C] (C = 1, 3 or 4) or [H,W]

@@ -52,4 +52,104 @@ static inline void ft_iter_next(ft_iter *it) {
   }
 }
 
+/* ---- devices (CUDA backend: core/cuda_*.cu; stubs in core/cuda_stubs.c) ------------
+ * Storage kinds: ft_storage.device is FT_CPU, FT_CUDA, or FT_STORAGE_PINNED for host
+ * memory from cudaHostAlloc (its tensors are CPU tensors; only the free differs). */
+#define FT_STORAGE_PINNED 2
+static inline int ft_on_cuda(const ft_tensor *t) { return t && t->device == FT_CUDA; }
+/* Count bytes of device or pinned storage in ft_bytes_allocated() (error.c). */
+void ft_count_bytes(int64_t delta);
+/* "fn: ... this build of Fathom has no CUDA backend" */
+int ft_no_cuda(const char *fn);
+/* Dispatch line at the top of a CPU entry point: when cond holds (an operand lives on
+ * the GPU) return the CUDA version's status. Without FT_WITH_CUDA, `call` is not even
+ * compiled and the entry point fails with a clear message instead. */
+#ifdef FT_WITH_CUDA
+#define FT_CUDA_DISPATCH(cond, call) do { if (cond) return (call); } while (0)
+#else
+#define FT_CUDA_DISPATCH(cond, call) do { if (cond) return ft_no_cuda(__func__); } while (0)
+#endif
+/* ft_tensor_new with the storage's kind: FT_CPU, FT_CUDA or FT_STORAGE_PINNED (tensor.c). */
+int ft_tensor_new_kind(ft_tensor **out, int dtype, int device, int storage_kind, int ndim,
+                       const int64_t *size);
+/* Any device: tensor valid and on `device` (FT_CPU or FT_CUDA). */
+int ft_check_device(const char *fn, const char *name, const ft_tensor *t, int device);
+
+#ifdef FT_WITH_CUDA
+/* Storage (cuda_runtime.cu): device blocks from the caching allocator, pinned host. */
+int ft_cuda_storage_alloc(const char *fn, void **data, size_t nbytes);
+void ft_cuda_storage_free(void *data, size_t nbytes);
+int ft_cuda_pinned_alloc(const char *fn, void **data, size_t nbytes);
+void ft_cuda_pinned_free(void *data, size_t nbytes);
+int ft_cuda_get(const ft_tensor *t, int64_t offset, double *value);
+int ft_cuda_set(ft_tensor *t, int64_t offset, double value);
+/* The CUDA versions of the public ops: same arguments, same checks, same semantics
+ * (cuda_math.cu, cuda_blas.cu, cuda_nn.cu, cuda_batchnorm.cu, cuda_conv.cu). */
+int ft_cuda_fill(ft_tensor *t, double value);
+int ft_cuda_copy(ft_tensor *dst, const ft_tensor *src);
+int ft_cuda_unary(ft_tensor *out, const ft_tensor *a, int op, double arg);
+int ft_cuda_binary(ft_tensor *out, const ft_tensor *a, const ft_tensor *b, int op);
+int ft_cuda_axpy(ft_tensor *out, const ft_tensor *a, double alpha, const ft_tensor *b);
+int ft_cuda_reduce_all(const ft_tensor *t, int op, double *result);
+int ft_cuda_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int dim, int op);
+int ft_cuda_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, int trans_b,
+                 double alpha, double beta);
+int ft_cuda_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
+                           const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w);
+int ft_cuda_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
+                                  const ft_tensor *weight, int stride_h, int stride_w, int pad_h,
+                                  int pad_w);
+int ft_cuda_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
+                                   ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
+                                   int stride_w, int pad_h, int pad_w, double scale);
+int ft_cuda_batchnorm_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
+                              const ft_tensor *bias, ft_tensor *running_mean,
+                              ft_tensor *running_var, ft_tensor *save_mean,
+                              ft_tensor *save_invstd, int training, double momentum, double eps,
+                              int fuse_relu);
+int ft_cuda_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
+                               ft_tensor *grad_input, const ft_tensor *weight,
+                               ft_tensor *grad_weight, ft_tensor *grad_bias,
+                               const ft_tensor *save_mean, const ft_tensor *save_invstd,
+                               const ft_tensor *output, int training, double scale);
+int ft_cuda_relu_forward(const ft_tensor *input, ft_tensor *output);
+int ft_cuda_relu_backward(const ft_tensor *output, const ft_tensor *grad_output,
+                          ft_tensor *grad_input);
+int ft_cuda_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int kW, int sH,
+                              int sW);
+int ft_cuda_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input, int kH, int kW,
+                               int sH, int sW);
+int ft_cuda_channel_pad_forward(const ft_tensor *input, ft_tensor *output);
+int ft_cuda_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_input);
+int ft_cuda_linear_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
+                           const ft_tensor *bias);
+int ft_cuda_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
+                                  const ft_tensor *weight);
+int ft_cuda_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
+                                   ft_tensor *grad_weight, ft_tensor *grad_bias, double scale);
+int ft_cuda_log_softmax_forward(const ft_tensor *input, ft_tensor *output);
+int ft_cuda_log_softmax_backward(const ft_tensor *output, const ft_tensor *grad_output,
+                                 ft_tensor *grad_input);
+int ft_cuda_nll_forward(const ft_tensor *input, const ft_tensor *target, int index_base,
+                        int size_average, double *loss);
+int ft_cuda_nll_backward(const ft_tensor *input, const ft_tensor *target, int index_base,
+                         int size_average, double grad_scale, ft_tensor *grad_input);
+int ft_cuda_topk_errors(const ft_tensor *input, const ft_tensor *target, int index_base, int k,
+                        int64_t *errors);
+int ft_cuda_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
+                     double dampening, double weight_decay, int nesterov, int first_step);
+/* The residual block's own loops on device pointers (cuda_resblock.cu); dtype is
+ * FT_FLOAT32 or FT_FLOAT64, pointers are device memory, idx is a HOST array of k
+ * 0-based sample indices (uploaded by the call). Same meaning as resblock.c's loops. */
+int ft_cuda_rb_combine(int dtype, void *out, const void *y, double s, const void *sc, int64_t N,
+                       int64_t C, int64_t Cs, int64_t HW, int relu);
+int ft_cuda_rb_scatter_add_rows(int dtype, void *out, const void *y, const int64_t *idx,
+                                int64_t k, int64_t row, double s);
+int ft_cuda_rb_gather_rows(void *dst, const void *src, const int64_t *idx, int64_t k, size_t row_bytes);
+int ft_cuda_rb_relu_inplace(int dtype, void *x, int64_t n);
+int ft_cuda_rb_relu_mask(int dtype, void *g, const void *go, const void *out, int64_t n);
+int ft_cuda_rb_scale_inplace(int dtype, void *x, double s, int64_t n);
+int ft_cuda_rb_add_inplace(int dtype, void *x, const void *y, int64_t n);
+#endif
+
 #endif

@@ -28,6 +28,7 @@ static inline void store(void *p, int dtype, int64_t i, double v) {
 }
 
 int ft_fill(ft_tensor *t, double value) {
+  FT_CUDA_DISPATCH(ft_on_cuda(t), ft_cuda_fill(t, value));
   FT_TRY(ft_check_cpu("ft_fill", "tensor", t));
   int64_t n = ft_numel(t);
   void *p = ft_data(t);
@@ -50,6 +51,7 @@ int ft_fill(ft_tensor *t, double value) {
 
 int ft_copy(ft_tensor *dst, const ft_tensor *src) {
   const char *fn = "ft_copy";
+  FT_CUDA_DISPATCH(ft_on_cuda(dst) || ft_on_cuda(src), ft_cuda_copy(dst, src));
   FT_TRY(ft_check_cpu(fn, "destination", dst));
   FT_TRY(ft_check_cpu(fn, "source", src));
   int64_t n = ft_numel(dst);
@@ -129,6 +131,7 @@ static int check_pair(const char *fn, const ft_tensor *out, const ft_tensor *a) 
 
 int ft_unary(ft_tensor *out, const ft_tensor *a, int op, double arg) {
   const char *fn = "ft_unary";
+  FT_CUDA_DISPATCH(ft_on_cuda(out) || ft_on_cuda(a), ft_cuda_unary(out, a, op, arg));
   FT_TRY(check_pair(fn, out, a));
   if (op < FT_OP_NEG || op > FT_OP_CEIL) return ft_fail("%s: unknown op %d", fn, op);
   int64_t n = ft_numel(a);
@@ -154,6 +157,7 @@ int ft_unary(ft_tensor *out, const ft_tensor *a, int op, double arg) {
 
 int ft_binary(ft_tensor *out, const ft_tensor *a, const ft_tensor *b, int op) {
   const char *fn = "ft_binary";
+  FT_CUDA_DISPATCH(ft_on_cuda(out) || ft_on_cuda(a), ft_cuda_binary(out, a, b, op));
   FT_TRY(check_pair(fn, out, a));
   FT_TRY(check_pair(fn, out, b));
   if (op < FT_OP_ADD || op > FT_OP_GE) return ft_fail("%s: unknown op %d", fn, op);
@@ -183,6 +187,7 @@ int ft_binary(ft_tensor *out, const ft_tensor *a, const ft_tensor *b, int op) {
 
 int ft_axpy(ft_tensor *out, const ft_tensor *a, double alpha, const ft_tensor *b) {
   const char *fn = "ft_axpy";
+  FT_CUDA_DISPATCH(ft_on_cuda(out) || ft_on_cuda(a), ft_cuda_axpy(out, a, alpha, b));
   FT_TRY(check_pair(fn, out, a));
   FT_TRY(check_pair(fn, out, b));
   int64_t n = ft_numel(a);
@@ -281,6 +286,7 @@ static inline double acc_result(const acc_t *a, int op, int64_t *arg) {
 
 int ft_reduce_all(const ft_tensor *t, int op, double *result) {
   const char *fn = "ft_reduce_all";
+  FT_CUDA_DISPATCH(ft_on_cuda(t), ft_cuda_reduce_all(t, op, result));
   FT_TRY(ft_check_cpu(fn, "tensor", t));
   if (!result) return ft_fail("%s: result is NULL", fn);
   if (op < FT_RED_SUM || op > FT_RED_PROD) return ft_fail("%s: unknown op %d", fn, op);
@@ -305,6 +311,7 @@ int ft_reduce_all(const ft_tensor *t, int op, double *result) {
 
 int ft_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int dim, int op) {
   const char *fn = "ft_reduce_dim";
+  FT_CUDA_DISPATCH(ft_on_cuda(t), ft_cuda_reduce_dim(out, indices, t, dim, op));
   char b1[128], b2[128];
   FT_TRY(ft_check_cpu(fn, "input", t));
   FT_TRY(ft_check_cpu(fn, "output", out));

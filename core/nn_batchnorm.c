@@ -48,6 +48,10 @@ int ft_batchnorm_forward(const ft_tensor *input, ft_tensor *output, const ft_ten
                          int training, double momentum, double eps, int fuse_relu) {
   const char *fn = "ft_batchnorm_forward";
   int64_t N = 0, C = 0, S = 1;
+  FT_CUDA_DISPATCH(ft_on_cuda(input),
+                   ft_cuda_batchnorm_forward(input, output, weight, bias, running_mean, running_var,
+                                             save_mean, save_invstd, training, momentum, eps,
+                                             fuse_relu));
   FT_TRY(ft_nn_check(fn, "input", input, -1));
   FT_TRY(bn_dims(fn, input, &N, &C, &S));
   int dt = input->dtype;
@@ -88,6 +92,10 @@ int ft_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
                           const ft_tensor *output, int training, double scale) {
   const char *fn = "ft_batchnorm_backward";
   int64_t N = 0, C = 0, S = 1;
+  FT_CUDA_DISPATCH(ft_on_cuda(input),
+                   ft_cuda_batchnorm_backward(input, grad_output, grad_input, weight, grad_weight,
+                                              grad_bias, save_mean, save_invstd, output, training,
+                                              scale));
   FT_TRY(ft_nn_check(fn, "input", input, -1));
   FT_TRY(bn_dims(fn, input, &N, &C, &S));
   int dt = input->dtype;

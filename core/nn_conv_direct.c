@@ -1,18 +1,20 @@
 /* nn_conv_direct.c -- direct float32 convolution kernels for AVX-512 (the fast path).
  *
- * Why: ResNet convolutions have 16-64 channels, so im2col + GEMM runs skinny GEMMs
- * through an OpenBLAS that may be limited to AVX2 (OPENBLAS_CORETYPE). These kernels
- * read the input in place, never build an im2col buffer, and keep a 4x6 tile of
- * 16-wide accumulators in registers.
+ * Why: ResNet convolutions have 16-64 channels, so im2col + GEMM runs skinny GEMMs,
+ * copies every input nine times, and goes through an OpenBLAS that may be limited to
+ * AVX2 (OPENBLAS_CORETYPE=Haswell here). These kernels read the tensors in place and
+ * keep 24 16-wide accumulators in registers; on one core they run at 85-100% of the
+ * AVX-512 FMA peak for ResNet-110's shapes (bench/conv_bench.lua).
  *
- * Scope: float32, stride 1, "same width" padding (2*pad_w == kW-1, e.g. 3x3 pad 1 or
- * 1x1 pad 0), any channels, heights, batch. Then an output pixel q = oh*W + ow and
- * the input pixel it reads through tap (kh, kw) are a constant distance apart in the
- * flattened plane: q + (kh-pad_h)*W + (kw-pad_w). Each 16-pixel vector is read with a
- * lane mask that zeroes the lanes falling into the padding (masked lanes never
- * fault), so the zero padding costs nothing. Backward-input is the same kernel on
- * grad_output with the kernel flipped and input/output channels swapped.
- * Callers (nn_conv.c) check every argument; these functions only compute.
+ * Forward (and backward-input): float32, stride 1, "same width" padding (2*pad_w ==
+ * kW-1: 3x3 pad 1, 1x1 pad 0), any channels, heights and batch. An output pixel
+ * q = oh*W + ow and the input pixel it reads through tap (kh, kw) are then a constant
+ * distance apart in the flattened plane, q + (kh-pad_h)*W + (kw-pad_w), so 16 output
+ * pixels read 16 consecutive inputs, with a lane mask zeroing the lanes that fall into
+ * the padding (masked lanes never fault): padding costs nothing. Backward-input is the
+ * same kernel run on grad_output with the kernel flipped and the channels swapped.
+ * Backward-weight: any stride and padding, with the output channels in the lanes
+ * (below). Callers (nn_conv.c) check every argument; these functions only compute.
  */
 #include "internal.h"
 #include <string.h>
@@ -57,22 +59,20 @@ static int geom_init(geom *g, int Hin, int Hout, int W, int kH, int kW, int pad_
   for (int kh = 0; kh < kH; kh++)
     for (int kw = 0; kw < kW; kw++) g->off[kh * kW + kw] = (kh - pad_h) * W + (kw - pad_w);
   int64_t P = (int64_t)Hout * W;
-  for (int j = 0; j < g->nv; j++) {
-    uint16_t om = 0;
-    for (int l = 0; l < 16; l++) if (16 * (int64_t)j + l < P) om |= (uint16_t)(1u << l);
-    g->out[j] = om;
-    for (int kh = 0; kh < kH; kh++)
+  memset(g->tap, 0, sizeof(uint16_t) * ((size_t)g->nv * g->KK + g->nv));
+  for (int64_t q = 0; q < P; q++) {
+    const int64_t j = q / 16;
+    const uint16_t bit = (uint16_t)(1u << (q % 16));
+    const int oh = (int)(q / W), ow = (int)(q % W);
+    g->out[j] |= bit;
+    for (int kh = 0; kh < kH; kh++) {
+      int ih = oh + kh - pad_h;
+      if (ih < 0 || ih >= Hin) continue;
       for (int kw = 0; kw < kW; kw++) {
-        uint16_t m = 0;
-        for (int l = 0; l < 16; l++) {
-          int64_t q = 16 * (int64_t)j + l;
-          if (q >= P) continue;
-          int oh = (int)(q / W), ow = (int)(q % W);
-          int ih = oh + kh - pad_h, iw = ow + kw - pad_w;
-          if (ih >= 0 && ih < Hin && iw >= 0 && iw < W) m |= (uint16_t)(1u << l);
-        }
-        g->tap[j * g->KK + kh * kW + kw] = m;
+        int iw = ow + kw - pad_w;
+        if (iw >= 0 && iw < W) g->tap[j * g->KK + kh * kW + kw] |= bit;
       }
+    }
   }
   return FT_OK;
 }
@@ -478,7 +478,8 @@ int ft_conv_direct_backward_weight(const float *in, const float *gout, double *d
   char *mem = ft_alloc(bytes);
   if (!mem) return ft_fail("conv: out of memory for %zu bytes", bytes);
   /* Every thread zeroes its partial (and the zero borders of its gP) first, then takes
-   * blocks of G images dynamically. */
+   * a fixed range of blocks: the partial sums, and so the rounding of the result, depend
+   * only on the number of threads, never on timing (runs reproduce bit for bit). */
   const int64_t nblocks = (N + G - 1) / G;
   int team = 1;
 #pragma omp parallel
@@ -490,7 +491,7 @@ int ft_conv_direct_backward_weight(const float *in, const float *gout, double *d
     float *dwT = (float *)(mem + per_thread * tid);
     float *stage = dwT + K * g.CoP;
     memset(dwT, 0, sizeof(float) * (size_t)(K * g.CoP + (by_input ? G * per_img : 0)));
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; blk++) {
       const int64_t nb = blk * G, Gb = nb + G < N ? G : N - nb;
       if (by_input) {

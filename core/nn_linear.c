@@ -32,6 +32,7 @@ static int check_mat(const char *fn, const char *name, const ft_tensor *t, int d
 int ft_linear_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                       const ft_tensor *bias) {
   const char *fn = "ft_linear_forward";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_linear_forward(input, output, weight, bias));
   FT_TRY(ft_nn_check(fn, "input", input, -1));
   FT_TRY(ft_check_ndim(fn, "input", input, 2));
   FT_TRY(ft_nn_check(fn, "weight", weight, input->dtype));
@@ -50,6 +51,7 @@ int ft_linear_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor
 int ft_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
                              const ft_tensor *weight) {
   const char *fn = "ft_linear_backward_input";
+  FT_CUDA_DISPATCH(ft_on_cuda(grad_output), ft_cuda_linear_backward_input(grad_output, grad_input, weight));
   FT_TRY(ft_nn_check(fn, "grad_output", grad_output, -1));
   FT_TRY(ft_check_ndim(fn, "grad_output", grad_output, 2));
   FT_TRY(ft_nn_check(fn, "weight", weight, grad_output->dtype));
@@ -65,6 +67,8 @@ int ft_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input
 int ft_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
                               ft_tensor *grad_weight, ft_tensor *grad_bias, double scale) {
   const char *fn = "ft_linear_backward_weight";
+  FT_CUDA_DISPATCH(ft_on_cuda(input),
+                   ft_cuda_linear_backward_weight(input, grad_output, grad_weight, grad_bias, scale));
   FT_TRY(ft_nn_check(fn, "input", input, -1));
   FT_TRY(ft_check_ndim(fn, "input", input, 2));
   FT_TRY(ft_nn_check(fn, "grad_output", grad_output, input->dtype));

@@ -47,6 +47,7 @@ static int check_scores_target(const char *fn, const ft_tensor *scores, const ch
 /* input, output: [N,K] (output may be input). */
 int ft_log_softmax_forward(const ft_tensor *input, ft_tensor *output) {
   const char *fn = "ft_log_softmax_forward";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_log_softmax_forward(input, output));
   FT_TRY(ft_nn_check(fn, "input", input, -1));
   FT_TRY(ft_check_ndim(fn, "input", input, 2));
   FT_TRY(ft_nn_check(fn, "output", output, input->dtype));
@@ -61,6 +62,7 @@ int ft_log_softmax_forward(const ft_tensor *input, ft_tensor *output) {
 int ft_log_softmax_backward(const ft_tensor *output, const ft_tensor *grad_output,
                             ft_tensor *grad_input) {
   const char *fn = "ft_log_softmax_backward";
+  FT_CUDA_DISPATCH(ft_on_cuda(output), ft_cuda_log_softmax_backward(output, grad_output, grad_input));
   FT_TRY(ft_nn_check(fn, "output", output, -1));
   FT_TRY(ft_check_ndim(fn, "output", output, 2));
   FT_TRY(ft_nn_check(fn, "grad_output", grad_output, output->dtype));
@@ -81,6 +83,7 @@ int ft_log_softmax_backward(const ft_tensor *output, const ft_tensor *grad_outpu
 int ft_nll_forward(const ft_tensor *input, const ft_tensor *target, int index_base,
                    int size_average, double *loss) {
   const char *fn = "ft_nll_forward";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_nll_forward(input, target, index_base, size_average, loss));
   if (!loss) return ft_fail("%s: loss is NULL", fn);
   FT_TRY(check_scores_target(fn, input, "input", target, index_base));
   const int64_t N = input->size[0], K = input->size[1];
@@ -102,6 +105,8 @@ int ft_nll_forward(const ft_tensor *input, const ft_tensor *target, int index_ba
 int ft_nll_backward(const ft_tensor *input, const ft_tensor *target, int index_base,
                     int size_average, double grad_scale, ft_tensor *grad_input) {
   const char *fn = "ft_nll_backward";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_nll_backward(input, target, index_base, size_average,
+                                                           grad_scale, grad_input));
   FT_TRY(check_scores_target(fn, input, "input", target, index_base));
   FT_TRY(ft_nn_check(fn, "grad_input", grad_input, input->dtype));
   FT_TRY(ft_check_same_shape(fn, "input", input, "grad_input", grad_input));
@@ -125,6 +130,7 @@ int ft_nll_backward(const ft_tensor *input, const ft_tensor *target, int index_b
 int ft_topk_errors(const ft_tensor *input, const ft_tensor *target, int index_base, int k,
                    int64_t *errors) {
   const char *fn = "ft_topk_errors";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_topk_errors(input, target, index_base, k, errors));
   if (!errors) return ft_fail("%s: errors is NULL", fn);
   FT_TRY(check_scores_target(fn, input, "input", target, index_base));
   const int64_t N = input->size[0], K = input->size[1];

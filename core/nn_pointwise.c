@@ -20,6 +20,7 @@
 /* input, output: same sizes, any ndim, contiguous. */
 int ft_relu_forward(const ft_tensor *input, ft_tensor *output) {
   const char *fn = "ft_relu_forward";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_relu_forward(input, output));
   FT_TRY(ft_nn_check(fn, "input", input, -1));
   FT_TRY(ft_nn_check(fn, "output", output, input->dtype));
   FT_TRY(ft_check_same_shape(fn, "input", input, "output", output));
@@ -33,6 +34,7 @@ int ft_relu_forward(const ft_tensor *input, ft_tensor *output) {
 int ft_relu_backward(const ft_tensor *output, const ft_tensor *grad_output,
                      ft_tensor *grad_input) {
   const char *fn = "ft_relu_backward";
+  FT_CUDA_DISPATCH(ft_on_cuda(output), ft_cuda_relu_backward(output, grad_output, grad_input));
   FT_TRY(ft_nn_check(fn, "output", output, -1));
   FT_TRY(ft_nn_check(fn, "grad_output", grad_output, output->dtype));
   FT_TRY(ft_nn_check(fn, "grad_input", grad_input, output->dtype));

@@ -46,6 +46,7 @@ static int pool_check(const char *fn, const ft_tensor *in, const char *in_name,
 
 int ft_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int kW, int sH,
                          int sW) {
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_avgpool2d_forward(input, output, kH, kW, sH, sW));
   FT_TRY(pool_check("ft_avgpool2d_forward", input, "input", output, "output", kH, kW, sH, sW));
   const int64_t *is = input->size, *os = output->size;
   if (input->dtype == FT_FLOAT32)
@@ -60,6 +61,8 @@ int ft_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int 
 /* grad_output: [N,C,Ho,Wo], grad_input: [N,C,H,W] (overwritten). */
 int ft_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input, int kH, int kW,
                           int sH, int sW) {
+  FT_CUDA_DISPATCH(ft_on_cuda(grad_output),
+                   ft_cuda_avgpool2d_backward(grad_output, grad_input, kH, kW, sH, sW));
   FT_TRY(pool_check("ft_avgpool2d_backward", grad_input, "grad_input", grad_output,
                     "grad_output", kH, kW, sH, sW));
   const int64_t *is = grad_input->size, *os = grad_output->size;
@@ -90,6 +93,7 @@ static int pad_check(const char *fn, const ft_tensor *narrow, const char *nn,
 
 /* Byte copies: the same code serves both dtypes. */
 int ft_channel_pad_forward(const ft_tensor *input, ft_tensor *output) {
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_channel_pad_forward(input, output));
   FT_TRY(pad_check("ft_channel_pad_forward", input, "input", output, "output"));
   const int64_t N = input->size[0], es = ft_dtype_size(input->dtype);
   const int64_t in_b = input->size[1] * input->size[2] * input->size[3] * es;
@@ -106,6 +110,7 @@ int ft_channel_pad_forward(const ft_tensor *input, ft_tensor *output) {
 
 /* grad_output: [N,Co,H,W], grad_input: [N,Ci,H,W] = grad_output's first Ci channels. */
 int ft_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_input) {
+  FT_CUDA_DISPATCH(ft_on_cuda(grad_output), ft_cuda_channel_pad_backward(grad_output, grad_input));
   FT_TRY(pad_check("ft_channel_pad_backward", grad_input, "grad_input", grad_output,
                    "grad_output"));
   const int64_t N = grad_input->size[0], es = ft_dtype_size(grad_input->dtype);

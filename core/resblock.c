@@ -531,6 +531,13 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   }
   int64_t N = input->size[0], k = sv->k;
 
+  /* a closed block with an identity shortcut is just its final ReLU */
+  if (!sv->ran_branch && b->shortcut == FT_SHORTCUT_IDENTITY) {
+    if (grad_input)
+      RB_DISPATCH(dtype, relu_mask, ft_data(grad_input), ft_data(grad_output), ft_data(output),
+                  ft_numel(output));
+    return FT_OK;
+  }
   /* the gradient at the sum: through the final ReLU */
   FT_TRY(buf_shape(&ws[WS_G], dtype, 4, output->size));
   RB_DISPATCH(dtype, relu_mask, ft_data(ws[WS_G].t), ft_data(grad_output), ft_data(output),

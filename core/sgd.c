@@ -24,6 +24,8 @@
 int ft_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
                 double dampening, double weight_decay, int nesterov, int first_step) {
   const char *fn = "ft_sgd_step";
+  FT_CUDA_DISPATCH(ft_on_cuda(x), ft_cuda_sgd_step(x, dx, v, lr, momentum, dampening, weight_decay,
+                                                   nesterov, first_step));
   FT_TRY(ft_nn_check(fn, "x", x, -1));
   FT_TRY(ft_check_ndim(fn, "x", x, 1));
   FT_TRY(ft_nn_check(fn, "dx", dx, x->dtype));

@@ -14,10 +14,19 @@ static ft_tensor *header_new(void) {
   return t;
 }
 
+/* Free a storage's bytes by their kind: host, device (back to the CUDA cache), pinned. */
+static void data_free(int kind, void *data, size_t nbytes) {
+#ifdef FT_WITH_CUDA
+  if (kind == FT_CUDA) { ft_cuda_storage_free(data, nbytes); return; }
+  if (kind == FT_STORAGE_PINNED) { ft_cuda_pinned_free(data, nbytes); return; }
+#endif
+  ft_free_bytes(data, nbytes);
+}
+
 static void storage_release(ft_storage *s) {
   if (!s) return;
   if (__atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0) {
-    ft_free_bytes(s->data, (size_t)s->nbytes);
+    data_free(s->device, s->data, (size_t)s->nbytes);
     free(s);
   }
 }
@@ -72,32 +81,47 @@ static int check_sizes(const char *fn, int ndim, const int64_t *size, int64_t *n
   return FT_OK;
 }
 
-int ft_tensor_new(ft_tensor **out, int dtype, int device, int ndim, const int64_t *size) {
-  const char *fn = "ft_tensor_new";
+/* storage_kind: FT_CPU, FT_CUDA (device memory) or FT_STORAGE_PINNED (a CPU tensor in
+ * page-locked host memory, for ft_cuda_pinned_new). */
+int ft_tensor_new_kind(ft_tensor **out, int dtype, int device, int storage_kind, int ndim,
+                       const int64_t *size) {
+  const char *fn = storage_kind == FT_STORAGE_PINNED ? "ft_cuda_pinned_new" : "ft_tensor_new";
   int64_t n;
   if (!out) return ft_fail("%s: out is NULL", fn);
   *out = NULL;
   if (!ft_dtype_size(dtype)) return ft_fail("%s: unknown dtype %d", fn, dtype);
-  if (device != FT_CPU) {
-    if (device != FT_CUDA) return ft_fail("%s: unknown device %d", fn, device);
-    return ft_fail("%s: this build of Fathom has no CUDA backend", fn);
-  }
+  if (device != FT_CPU && device != FT_CUDA) return ft_fail("%s: unknown device %d", fn, device);
   FT_TRY(check_sizes(fn, ndim, size, &n));
   size_t nbytes = (size_t)n * ft_dtype_size(dtype);
+  void *data = NULL;
+  if (storage_kind != FT_CPU) {
+#ifdef FT_WITH_CUDA
+    FT_TRY(storage_kind == FT_CUDA ? ft_cuda_storage_alloc(fn, &data, nbytes)
+                                   : ft_cuda_pinned_alloc(fn, &data, nbytes));
+#else
+    return ft_no_cuda(fn);
+#endif
+  } else {
+    data = ft_alloc(nbytes);
+    if (data) memset(data, 0, nbytes);
+  }
   ft_storage *s = calloc(1, sizeof *s);
   ft_tensor *t = header_new();
-  void *data = ft_alloc(nbytes);
-  if (!s || !t || !data) {
-    free(s); ft_free_bytes(data, nbytes); ft_tensor_free(t);
+  if (!s || !t || (!data && (storage_kind != FT_CUDA || nbytes > 0))) { /* 0 device bytes: NULL */
+    free(s); ft_tensor_free(t);
+    if (data) data_free(storage_kind, data, nbytes);
     return ft_fail("%s: out of memory allocating %zu bytes", fn, nbytes);
   }
-  memset(data, 0, nbytes);
-  s->data = data; s->nbytes = (int64_t)nbytes; s->refcount = 1; s->device = device;
+  s->data = data; s->nbytes = (int64_t)nbytes; s->refcount = 1; s->device = storage_kind;
   t->dtype = dtype; t->device = device; t->ndim = ndim; t->storage = s;
   for (int d = 0; d < ndim; d++) t->size[d] = size[d];
   set_contiguous_strides(t);
   *out = t;
   return FT_OK;
+}
+
+int ft_tensor_new(ft_tensor **out, int dtype, int device, int ndim, const int64_t *size) {
+  return ft_tensor_new_kind(out, dtype, device, device == FT_CUDA ? FT_CUDA : FT_CPU, ndim, size);
 }
 
 int ft_new_like(ft_tensor **out, const ft_tensor *t) {
@@ -248,7 +272,7 @@ int ft_tensor_reshape(ft_tensor **out, const ft_tensor *t, int ndim, const int64
 }
 
 static int element_offset(const char *fn, const ft_tensor *t, const int64_t *index, int64_t *off) {
-  FT_TRY(ft_check_cpu(fn, "tensor", t));
+  FT_TRY(ft_check_tensor(fn, "tensor", t));
   if (t->ndim == 0) return ft_fail("%s: tensor is empty", fn);
   if (!index) return ft_fail("%s: index is NULL", fn);
   int64_t o = 0;
@@ -266,6 +290,7 @@ int ft_get(const ft_tensor *t, const int64_t *index, double *value) {
   int64_t o;
   FT_TRY(element_offset("ft_get", t, index, &o));
   if (!value) return ft_fail("ft_get: value is NULL");
+  FT_CUDA_DISPATCH(ft_on_cuda(t), ft_cuda_get(t, o, value));
   void *p = ft_data(t);
   switch (t->dtype) {
   case FT_FLOAT32: *value = ((float *)p)[o]; break;
@@ -279,6 +304,7 @@ int ft_get(const ft_tensor *t, const int64_t *index, double *value) {
 int ft_set(ft_tensor *t, const int64_t *index, double value) {
   int64_t o;
   FT_TRY(element_offset("ft_set", t, index, &o));
+  FT_CUDA_DISPATCH(ft_on_cuda(t), ft_cuda_set(t, o, value));
   void *p = ft_data(t);
   switch (t->dtype) {
   case FT_FLOAT32: ((float *)p)[o] = (float)value; break;

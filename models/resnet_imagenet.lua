@@ -84,14 +84,19 @@ local function max_pool()
   return MaxPool(3, 2, 1)
 end
 
+-- The block kind and the number of blocks per stage for a depth.
+function M.config(depth)
+  local cfg = CFG[depth]
+  if not cfg then
+    error('resnet_imagenet: depth must be 18, 34, 50, 101 or 152, got ' .. tostring(depth), 3)
+  end
+  return cfg[1], { unpack(cfg[2]) }
+end
+
 function M.createModel(opt)
   opt = opt or {}
   local depth = opt.depth or 152
-  local cfg = CFG[depth]
-  if not cfg then
-    error('resnet_imagenet: depth must be 18, 34, 50, 101 or 152, got ' .. tostring(depth), 2)
-  end
-  local kind, counts = cfg[1], cfg[2]
+  local kind, counts = M.config(depth)
   local expansion = kind == 'bottleneck' and 4 or 1
   local shortcut = opt.shortcut or 'B'
   if shortcut ~= 'B' and shortcut ~= 'C' then

@@ -50,5 +50,5 @@ for k, dir in ipairs(dirs) do
   print(('%s: %d epochs%s'):format(dir, #x, mark and ('; test error at best validation %.2f%% (epoch %d)'):format(mark[2], mark[1]) or ''))
 end
 plot.lines { path = out, series = series, xlabel = 'epoch', ylabel = metric == 'trainLoss' and 'loss' or 'error (%)',
-             title = title or metric .. ' per epoch', xinteger = true }
+             title = title or (({ testErr = 'test error', valErr = 'validation error', trainErr = 'training error', trainLoss = 'training loss' })[metric] or metric) .. ' per epoch', xinteger = true }
 print('wrote ' .. out)

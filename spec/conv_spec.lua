@@ -163,7 +163,7 @@ describe('nn.SpatialConvolution', function()
     fathom.manualSeed(4)
     -- ResNet-110's three stages and stem, plus a transitional stride-2 conv.
     local layers = {
-      { 16, 16, 1, { 8, 16, 32, 32 } }, { 32, 32, 1, { 4, 32, 16, 16 } },
+      { 16, 16, 1, { 4, 16, 32, 32 } }, { 32, 32, 1, { 4, 32, 16, 16 } },
       { 64, 64, 1, { 4, 64, 8, 8 } }, { 3, 16, 1, { 4, 3, 32, 32 } }, { 16, 32, 2, { 4, 16, 32, 32 } },
     }
     for _, l in ipairs(layers) do
@@ -234,6 +234,23 @@ describe('nn.SpatialConvolution', function()
       local gx2 = m:backward(x, gy, 2)
       assert.is_true(maxdiff(gx1, gx2) == 0, dtype .. ' gradInput must be overwritten')
       assert.is_true(maxdiff(m.gradWeight, gw1 * 3.5) < tol * (1 + maxabs(gw1)), dtype .. ' backward scale')
+    end
+  end)
+
+  it('gives bit-identical gradients on repeated calls (threads split the batch statically)', function()
+    fathom.manualSeed(7)
+    for _, st in ipairs({ 1, 2 }) do
+      local m = nn.SpatialConvolution(16, 16, 3, 3, st, st, 1, 1):float()
+      local x = fathom.FloatTensor(16, 16, 16, 16):uniform(-1, 1)
+      local gy = m:forward(x):clone():uniform(-1, 1)
+      m:zeroGradParameters()
+      m:accGradParameters(x, gy)
+      local first = m.gradWeight:clone()
+      for _ = 1, 3 do
+        m:zeroGradParameters()
+        m:accGradParameters(x, gy)
+        assert.are.equal(0, maxdiff(m.gradWeight, first), 'stride ' .. st)
+      end
     end
   end)
 

@@ -50,8 +50,8 @@ describe('nn.ResidualDrop gradients (float64 finite differences)', function()
   for _, cfg in ipairs(CONFIGS) do
     it(cfg.name .. ', gate open', function()
       fathom.manualSeed(11)
-      local b = block(table.unpack(cfg.args)):forceGate(1)
-      local x = J.input(table.unpack(cfg.input))
+      local b = block(unpack(cfg.args)):forceGate(1)
+      local x = J.input(unpack(cfg.input))
       assert.is_true(J.testJacobian(b, x) < TOL)
       local params, grads = b:parameters()
       for k = 1, #params do
@@ -65,8 +65,8 @@ describe('nn.ResidualDrop gradients (float64 finite differences)', function()
     -- nor receive gradient (what their finite-difference Jacobian, all zeros, says).
     it(cfg.name .. ', gate closed', function()
       fathom.manualSeed(12)
-      local b = block(table.unpack(cfg.args)):forceGate(0)
-      local x = J.input(table.unpack(cfg.input))
+      local b = block(unpack(cfg.args)):forceGate(0)
+      local x = J.input(unpack(cfg.input))
       assert.is_true(J.testJacobian(b, x) < TOL)
       local y = b:forward(x):clone()
       local params, grads = b:parameters()
@@ -147,14 +147,14 @@ describe('nn.ResidualDrop equals the block built from plain modules', function()
   for _, cfg in ipairs(CONFIGS) do
     it(cfg.name, function()
       fathom.manualSeed(21)
-      local x = J.input(table.unpack(cfg.input))
+      local x = J.input(unpack(cfg.input))
       -- training, gate open (s = 1) and closed (s = 0)
       for _, gate in ipairs({ 1, 0 }) do
-        local b = block(table.unpack(cfg.args)):forceGate(gate)
+        local b = block(unpack(cfg.args)):forceGate(gate)
         compare(b, nn.ResidualDrop.composed(b, gate), true, x)
       end
       -- evaluation, 'scale': the branch times p
-      local b = block(table.unpack(cfg.args))
+      local b = block(unpack(cfg.args))
       b:setSurvival(0.625)
       compare(b, nn.ResidualDrop.composed(b, 0.625), false, x)
     end)
@@ -438,7 +438,7 @@ describe('nn.ResidualDrop in a network', function()
   it('updateGradInput + accGradParameters(scale) = backward(scale)', function()
     fathom.manualSeed(63)
     for _, args in ipairs({ { 2, 4, 2, { shortcut = 'B' } }, { 4, 8, 2, { block = 'bottleneck' } } }) do
-      local b = block(table.unpack(args)):forceGate(1)
+      local b = block(unpack(args)):forceGate(1)
       local x = J.input(2, args[1], 4, 4)
       local go = J.input(b:forward(x):size())
       b:zeroGradParameters()
@@ -453,6 +453,23 @@ describe('nn.ResidualDrop in a network', function()
       assert.are.equal(0, maxdiff(gi, gi2))
       for k, t in ipairs(g) do assert.is_true(maxdiff(t, g1[k]) < 1e-14) end
     end
+  end)
+
+  it('frees everything it allocated', function()
+    collectgarbage(); collectgarbage()
+    nn.ResidualDrop.freeWorkspace()
+    local bytes0, tensors0 = fathom.memory()
+    do
+      local b = nn.ResidualDrop(2, 4, 2, { shortcut = 'B', gate = 'row' })
+      local x = fathom.FloatTensor(3, 2, 4, 4):uniform(-1, 1)
+      b:forward(x); b:backward(x, b.output)
+      assert.is_true(b:savedBytes() > 0)
+    end
+    collectgarbage(); collectgarbage()
+    nn.ResidualDrop.freeWorkspace()
+    local bytes1, tensors1 = fathom.memory()
+    assert.are.equal(bytes0, bytes1)
+    assert.are.equal(tensors0, tensors1)
   end)
 
   it('float32 agrees with float64', function()

@@ -85,6 +85,17 @@ describe('schedules', function()
     near(0.001, lr(375, 1, opt)); near(0.001, lr(500, 1, opt))
   end)
 
+  it('places fractional milestones as the authors\' code, never at epoch 1', function()
+    local lr = train.fractionLR({ 0.5, 0.75 })
+    local o = { LR = 0.1, nEpochs = 500 }
+    near(0.1, lr(249, 1, o)); near(0.01, lr(250, 1, o)); near(0.01, lr(374, 1, o)); near(0.001, lr(375, 1, o))
+    o.nEpochs = 10 -- epoch < 5 -> 0.1, < 7.5 -> 0.01
+    near(0.1, lr(4, 1, o)); near(0.01, lr(5, 1, o)); near(0.01, lr(7, 1, o)); near(0.001, lr(8, 1, o))
+    o.nEpochs = 1
+    near(0.1, lr(1, 1, o))
+    assert.are.same({ 30, 35 }, train.fractionEpochs({ 0.6, 0.7 }, 50))
+  end)
+
   it('warms up the 1202-layer net at 0.01 for 10 epochs', function()
     local lr = train.warmupLR(10, 0.01, { 150, 225 })
     near(0.01, lr(1, 1, opt)); near(0.01, lr(10, 1, opt))

@@ -21,7 +21,7 @@ opts.OPTIONS = {
   { 'trainSubset', 'int', 0, 'train on the first N images of the training split only (0: all)' },
   { 'nThreads', 'int', 2, 'data loading threads' },
   { group = 'Model' },
-  { 'depth', 'int', 110, 'ResNet depth (CIFAR/SVHN: 6n+2; ImageNet: 50, 101, 152, 200)' },
+  { 'depth', 'int', 110, 'ResNet depth (CIFAR/SVHN: 6n+2; ImageNet: 18, 34, 50, 101, 152)' },
   { 'pL', 'number', 0.5, 'survival probability of the last block (1 = constant depth, the baseline)' },
   { 'deathRate', 'number', nil, '1 - pL (the authors\' name for it); give one of -pL, -deathRate' },
   { 'deathMode', { 'lin_decay', 'uniform' }, 'lin_decay', 'survival schedule: linear decay to pL, or pL for every block' },

@@ -22,6 +22,12 @@ local DTYPES = {
 local BY_ID = {}
 for key, d in pairs(DTYPES) do d.key = key; BY_ID[tonumber(d.id)] = d end
 local default_dtype = DTYPES.float
+-- Tensors on the GPU (device FT_CUDA) have cutorch's type names; :cuda() makes float32.
+local CUDA_NAMES = { float = 'fathom.CudaTensor', double = 'fathom.CudaDoubleTensor',
+                     long = 'fathom.CudaLongTensor', byte = 'fathom.CudaByteTensor' }
+local CUDA_KEYS = { cuda = 'float' }
+for key, name in pairs(CUDA_NAMES) do CUDA_KEYS[name] = key end
+local function is_cuda(t) return t.p.device == C.FT_CUDA end
 
 local handle_t = ffi.typeof('fathom_Tensor')
 
@@ -171,9 +177,13 @@ function Tensor.storageOffset(t) return tonumber(t.p.offset) + 1 end
 -- t:type() names the type; t:type(name) converts ('fathom.DoubleTensor', Torch7's
 -- 'torch.DoubleTensor' or just 'double'), returning t itself when it already is one.
 function Tensor.type(t, name)
-  if name == nil then return BY_ID[t.p.dtype].name end
+  if name == nil then
+    local key = BY_ID[t.p.dtype].key
+    return is_cuda(t) and CUDA_NAMES[key] or BY_ID[t.p.dtype].name
+  end
   if type(name) == 'string' then
     local n = name:gsub('^torch%.', 'fathom.')
+    if CUDA_KEYS[n] then return Tensor.cuda(t, CUDA_KEYS[n]) end
     for _, d in pairs(DTYPES) do
       if d.name == n or d.key == n then return Tensor.to(t, d.key) end
     end
@@ -183,7 +193,13 @@ end
 function Tensor.typeAs(t, other) return Tensor.type(t, Tensor.type(check_tensor(other, 'typeAs'))) end
 function Tensor.dtype(t) return BY_ID[t.p.dtype].key end
 -- A typed pointer to the first element, for hand-written Lua loops (keep t alive).
-function Tensor.data(t) return ffi.cast(BY_ID[t.p.dtype].ctype, C.ft_data(t.p)) end
+function Tensor.data(t)
+  if is_cuda(t) then argerr('data', 'the tensor is in GPU memory; copy it to the host first (t:float())') end
+  return ffi.cast(BY_ID[t.p.dtype].ctype, C.ft_data(t.p))
+end
+-- 'cpu' or 'cuda'; t:isCuda() as a boolean.
+function Tensor.device(t) return is_cuda(t) and 'cuda' or 'cpu' end
+function Tensor.isCuda(t) return is_cuda(t) end
 function Tensor.isSameSizeAs(a, b)
   check_tensor(b, 'isSameSizeAs')
   if a.p.ndim ~= b.p.ndim then return false end
@@ -270,9 +286,27 @@ function Tensor.contiguous(t)
   return r
 end
 
+-- t:to(key): a CPU tensor of that dtype (from a CUDA tensor: a copy on the host, as
+-- cutorch's :float() and :double()); t:cuda(key): a CUDA tensor (key 'float' unless given).
+local function to_device(t, key, device, fname)
+  local d = DTYPES[key]
+  if not d then argerr(fname, 'unknown dtype ' .. tostring(key), 3) end
+  if t.p.dtype == d.id and t.p.device == device then return t end
+  check(C.ft_tensor_new(out, d.id, device, t.p.ndim, t.p.size), fname, 3)
+  local r = wrap(out[0])
+  check(C.ft_copy(r.p, t.p), fname, 3)
+  pressure()
+  return r
+end
+function Tensor.cuda(t, key) return to_device(t, key or 'float', C.FT_CUDA, 'cuda') end
+function Tensor.cudaDouble(t) return to_device(t, 'double', C.FT_CUDA, 'cudaDouble') end
+function Tensor.cudaLong(t) return to_device(t, 'long', C.FT_CUDA, 'cudaLong') end
+function Tensor.cudaByte(t) return to_device(t, 'byte', C.FT_CUDA, 'cudaByte') end
+
 function Tensor.to(t, key)
   local d = DTYPES[key]
   if not d then argerr('to', 'unknown dtype ' .. tostring(key)) end
+  if is_cuda(t) then return to_device(t, key, C.FT_CPU, 'to') end
   if t.p.dtype == d.id then return t end
   check(C.ft_tensor_to_dtype(out, t.p, d.id), 'type conversion')
   pressure()
@@ -358,6 +392,7 @@ end
 function Tensor.totable(t)
   local nd = t.p.ndim
   if nd == 0 then return {} end
+  if is_cuda(t) then return Tensor.totable(Tensor.to(t, BY_ID[t.p.dtype].key)) end
   if nd == 1 then
     local r = {}
     for i = 1, tonumber(t.p.size[0]) do F.idx[0] = i - 1; C.ft_get(t.p, F.idx, F.dbl); r[i] = F.dbl[0] end
@@ -459,7 +494,18 @@ end
 -- #t is t:size(), as in Torch7 (use t:size(1) or t:nElement() for a number).
 function mt.__len(t) return Tensor.size(t) end
 function mt.__gc(t) C.ft_tensor_free(t.p); t.p = nil end
-mt.__tostring = function(t) return require('fathom.print').tensor(t) end
+mt.__tostring = function(t)
+  if not is_cuda(t) then return require('fathom.print').tensor(t) end
+  local host = Tensor.to(t, BY_ID[t.p.dtype].key) -- printed from a host copy, named as on the GPU
+  local s = require('fathom.print').tensor(host)
+  local name = host:type()
+  local at = s:find('[' .. name, 1, true)
+  while at do
+    s = s:sub(1, at) .. Tensor.type(t) .. s:sub(at + 1 + #name)
+    at = s:find('[' .. name, at + 1, true)
+  end
+  return s
+end
 
 -- Operators make new tensors. a*b: matrix-matrix, matrix-vector, or a dot product.
 local function operand(x, fname)
@@ -483,8 +529,12 @@ mt.__mul = function(a, b)
   if type(a) == 'number' then a, b = b, a end
   if type(b) == 'number' then return Tensor.mul(Tensor.clone(a), b) end
   local da, db = a.p.ndim, b.p.ndim
-  if da == 2 and db == 2 then return Tensor.mm(construct(BY_ID[a.p.dtype], 'mm'), a, b) end
-  if da == 2 and db == 1 then return Tensor.mv(construct(BY_ID[a.p.dtype], 'mv'), a, b) end
+  local function like() -- an empty result on a's device
+    local r = construct(BY_ID[a.p.dtype], '__mul')
+    return is_cuda(a) and Tensor.cuda(r, BY_ID[a.p.dtype].key) or r
+  end
+  if da == 2 and db == 2 then return Tensor.mm(like(), a, b) end
+  if da == 2 and db == 1 then return Tensor.mv(like(), a, b) end
   if da == 1 and db == 1 then return Tensor.dot(a, b) end
   argerr('__mul', ('cannot multiply a %d-D tensor by a %d-D tensor'):format(da, db))
 end
@@ -510,7 +560,8 @@ function Size.totable(s) local r = {} for i = 1, #s do r[i] = s[i] end return r 
 
 ---------------------------------------------------------------------------- module
 local M = { Tensor = Tensor, Size = Size, DTYPES = DTYPES, BY_ID = BY_ID,
-            isTensor = is_tensor, wrap = wrap, construct = construct, pressure = pressure }
+            isTensor = is_tensor, wrap = wrap, construct = construct, pressure = pressure,
+            CUDA_NAMES = CUDA_NAMES }
 
 function M.new(key, ...)
   return construct(key and DTYPES[key] or default_dtype, 'fathom.Tensor', ...)

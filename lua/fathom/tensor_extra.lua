@@ -67,6 +67,7 @@ function Tensor.index(t, d, idx)
   local sz, n = Tensor.size(t), Tensor.size(t, dim)
   sz[dim] = #idx
   local r = construct(BY_ID[t.p.dtype], 'index', sz)
+  if t:isCuda() then r = r:cuda(t:dtype()) end
   for k, i in ipairs(idx) do
     check_int(i, 'index', 'index')
     if i < 1 or i > n then
@@ -139,6 +140,7 @@ end
 -- place, in row-major order (plain Lua: for small tensors and tests).
 function Tensor.apply(t, fn)
   if type(fn) ~= 'function' then argerr('apply', 'argument must be a function') end
+  if t:isCuda() then return Tensor.copy(t, Tensor.apply(t:to(t:dtype()), fn)) end -- on a host copy
   local c = Tensor.contiguous(t)
   local p, n = Tensor.data(c), Tensor.nElement(c)
   for i = 0, n - 1 do
@@ -152,9 +154,51 @@ function Tensor.map(t, other, fn)
   check_tensor(other, 'map')
   if type(fn) ~= 'function' then argerr('map', 'last argument must be a function') end
   if Tensor.nElement(other) ~= Tensor.nElement(t) then argerr('map', 'tensors differ in size') end
-  local o = Tensor.contiguous(other)
+  local o = other:isCuda() and other:to(other:dtype()) or Tensor.contiguous(other)
   local q = Tensor.data(o)
   local k = -1
   return Tensor.apply(t, function(x) k = k + 1 return fn(x, tonumber(q[k])) end)
+end
+
+---------------------------------------------------------------------------- CUDA tensors
+-- Random fills of a CUDA tensor draw on the host, from the same generator, and copy:
+-- the values are exactly those a CPU tensor would get (a model initialised and moved
+-- with :cuda() equals one initialised on the GPU).
+for _, name in ipairs({ 'uniform', 'normal', 'bernoulli' }) do
+  local host_fill = Tensor[name]
+  Tensor[name] = function(t, a, b)
+    if not t:isCuda() then return host_fill(t, a, b) end
+    return Tensor.copy(t, host_fill(t:to(t:dtype()), a, b))
+  end
+end
+
+-- Reductions along a dimension of a CUDA tensor: results on the GPU too (cutorch's
+-- behaviour); the types follow the CPU rules (integer sums long, means double).
+local RED = { sum = C.FT_RED_SUM, mean = C.FT_RED_MEAN, max = C.FT_RED_MAX, min = C.FT_RED_MIN,
+              var = C.FT_RED_VAR, std = C.FT_RED_STD, prod = C.FT_RED_PROD }
+for name, op in pairs(RED) do
+  local host_reduce = Tensor[name]
+  Tensor[name] = function(t, d, biased)
+    if d == nil or not is_tensor(t) or not t:isCuda() then return host_reduce(t, d, biased) end
+    local dim = check_dim(t, d, name)
+    local key = t:dtype()
+    if key ~= 'float' and key ~= 'double' and name ~= 'max' and name ~= 'min' then
+      key = (name == 'sum' or name == 'prod') and 'long' or 'double'
+    end
+    local sz = t:size()
+    sz[d] = 1
+    local r = construct(BY_ID[tonumber(C.FT_FLOAT32)], name, sz):cuda(key)
+    if name == 'max' or name == 'min' then
+      local idx = construct(BY_ID[tonumber(C.FT_FLOAT32)], name, sz):cuda('long')
+      check(C.ft_reduce_dim(r.p, idx.p, t.p, dim, op), name)
+      return r, Tensor.add(idx, 1)
+    end
+    check(C.ft_reduce_dim(r.p, nil, t.p, dim, op), name)
+    if biased and (name == 'var' or name == 'std') then
+      local n = t:size(d)
+      Tensor.mul(r, name == 'var' and (n - 1) / n or math.sqrt((n - 1) / n))
+    end
+    return r
+  end
 end
 end

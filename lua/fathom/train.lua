@@ -46,25 +46,25 @@ end
 
 -- The authors' form: milestones as fractions of -nEpochs (their code: epoch < 0.5 * max
 -- -> 0.1, < 0.75 * max -> 0.01), so a shortened run keeps the shape of the schedule;
--- with the paper's epoch count it is the paper's schedule exactly.
-function train.fractionLR(fractions, factor)
-  factor = factor or 0.1
-  return function(epoch, iteration, opt)
-    local lr = opt.LR
-    for _, f in ipairs(fractions) do if epoch >= f * opt.nEpochs then lr = lr * factor end end
-    return lr
-  end
-end
-
--- The first epochs run at each lower LR of fractionLR(fractions), and a description.
+-- with the paper's epoch count it is the paper's schedule exactly. Epoch 1 always runs
+-- at the full LR (a 1-epoch look would otherwise start at LR/100).
 function train.fractionEpochs(fractions, nEpochs)
   local e = {}
-  for i, f in ipairs(fractions) do e[i] = math.ceil(f * nEpochs - 1e-9) end
+  for i, f in ipairs(fractions) do e[i] = math.max(2, math.ceil(f * nEpochs - 1e-9)) end
   return e
 end
+function train.fractionLR(fractions, factor)
+  return function(epoch, iteration, opt)
+    return train.stepLR(train.fractionEpochs(fractions, opt.nEpochs), factor)(epoch, iteration, opt)
+  end
+end
 function train.fractionText(fractions, opt)
-  local e, pct = train.fractionEpochs(fractions, opt.nEpochs), {}
+  local e, pct = {}, {}
   for i, f in ipairs(fractions) do pct[i] = ('%g%%'):format(100 * f) end
+  for _, m in ipairs(train.fractionEpochs(fractions, opt.nEpochs)) do
+    if m <= opt.nEpochs then e[#e + 1] = m end
+  end
+  if #e == 0 then return ('no drop within %d epoch(s) (drops at %s of the epochs)'):format(opt.nEpochs, table.concat(pct, ' and ')) end
   return ('/10 from epochs %s (%s of the %d epochs)'):format(table.concat(e, ' and '), table.concat(pct, ' and '), opt.nEpochs)
 end
 
@@ -512,14 +512,17 @@ function train.describe(opt, recipe, S, blocks, expected, nParams, paper)
   else
     testText = ('%d test (%s)'):format(d.test and d.test:size() or 0, tostring(d.testName or 'test set'))
   end
-  say(('data    %s in %s: %d train%s, %d validation (split %s, seed %d), %s; preprocess %s, augmentation %s')
+  local splitText = d.testIsVal and '' or (' (split %s, seed %d)'):format(opt.split, opt.splitSeed)
+  say(('data    %s in %s: %d train%s, %d validation%s, %s; preprocess %s, augmentation %s')
     :format(opt.dataset, d.dir or train.dataDir(opt), d.train:size(), opt.trainSubset > 0 and ' (-trainSubset)' or '',
-            d.val and d.val:size() or 0, opt.split, opt.splitSeed, testText, opt.preprocess, opt.augment and 'on' or 'off'))
+            d.val and d.val:size() or 0, splitText, testText, d.testIsVal and 'fb.resnet.torch (per channel)' or opt.preprocess,
+            opt.augment and 'on' or 'off'))
   if d.testName and d.testName:find('first1000', 1, true) then
     say('        note: only the first 1000 test images are present; test errors are not comparable to the paper\'s')
   end
   say(('model   ResNet-%d, %d residual blocks, %d parameters (%.1f MB as float32); shortcut %s, gate %s, test scaling %s')
-    :format(opt.depth, #blocks, nParams, nParams * 4 / 2^20, opt.shortcut, opt.gate, opt.testScaling))
+    :format(opt.depth, #blocks, nParams, nParams * 4 / 2^20,
+            opt.dataset == 'imagenet' and 'projection where shapes change (B)' or opt.shortcut, opt.gate, opt.testScaling))
   if stochastic then
     say(('depth   stochastic, %s to p_L = %g: expected active blocks %.2f of %d, so about %.0f%% of the block compute is skipped%s')
       :format(opt.deathMode == 'lin_decay' and 'linear decay' or 'uniform', opt.pL, expected, #blocks,
@@ -600,7 +603,7 @@ function train.run(opt, recipe, given)
     opt = opt, model = model, criterion = S.criterion, loaders = S.loaders, blocks = blocks,
     lrSchedule = recipe.lrSchedule, survival = survival, hooks = recipe.hooks, dir = dir,
     resume = resuming, recipeName = recipe.name, baselineRecords = baselineRecords,
-    testIsVal = S.data.testIsVal, topk = opt.dataset == 'imagenet' and 5 or nil,
+    testIsVal = S.data.testIsVal, topk = opt.dataset == 'imagenet' and S.data.nClasses > 5 and 5 or nil,
     evalBatches = opt.maxEvalIters > 0 and opt.maxEvalIters or nil,
     plotTitle = ('%s ResNet-%d, p_L %g%s'):format(opt.dataset, opt.depth, opt.pL, stochastic and ' (' .. opt.deathMode .. ')' or ''),
   }

@@ -93,6 +93,8 @@ end
 function Module:_retype(name) end
 function Module:float() return self:type('float') end
 function Module:double() return self:type('double') end
+-- To the GPU (cutorch's model:cuda()): float32 CUDA tensors; model:float() brings it back.
+function Module:cuda() return self:type('fathom.CudaTensor') end
 
 -- Flatten every parameter (and every gradient) into one contiguous tensor and
 -- re-point the modules' tensors at views of it: the optimiser then makes one pass.

@@ -306,6 +306,10 @@ function ResidualDrop:savedBytes()
   return self._state and tonumber(C.ft_resblock_saved_bytes(self._state)) or 0
 end
 
+-- The temporaries every block of this thread shares (a few activations' worth): free
+-- them, e.g. between training and a memory-tight evaluation. They regrow on use.
+function ResidualDrop.freeWorkspace() C.ft_resblock_workspace_free() end
+
 function ResidualDrop:clearState()
   if self._state then C.ft_resblock_release(self._state) end
   self._state = nil
