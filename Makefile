@@ -4,6 +4,8 @@
 #   make test       the whole busted suite under LuaJIT
 #   make bench      the benchmark programs (see BENCHMARKS.md)
 #   make install    used by luarocks (LUADIR, LIBDIR)
+#   make CUDA=0     CPU-only even where the CUDA toolkit is found; `make info` says what was
+#   make cuda-check compile every core/*.cu (no GPU needed); make bench-gpu: needs a GPU
 
 CC      ?= cc
 LUAJIT  ?= luajit
@@ -36,9 +38,14 @@ CUDA      ?= auto
 CUDA_HOME ?= $(firstword $(wildcard /usr/local/cuda /usr/lib/cuda))
 NVCC      := $(firstword $(wildcard $(CUDA_HOME)/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
 CUDA_LIBDIR ?= $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib))
-CUDNN_HOME  ?= $(CUDA_HOME)
+# cuDNN: in the toolkit, a system package, or a pip wheel (nvidia-cudnn-cu*).
+CUDNN_CANDIDATES := $(CUDA_HOME) /usr /usr/local $(wildcard /opt/*/.venv/lib/python3*/site-packages/nvidia/cudnn \
+  /usr/local/lib/python3*/dist-packages/nvidia/cudnn /usr/lib/python3/dist-packages/nvidia/cudnn)
+CUDNN_HOME  ?= $(firstword $(foreach d,$(CUDNN_CANDIDATES),$(if $(wildcard $(d)/include/cudnn.h),$(d))) $(CUDA_HOME))
 CUDNN_INC   := $(firstword $(patsubst %/cudnn.h,%,$(wildcard $(CUDNN_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h)))
 CUDNN_LIBDIR := $(firstword $(patsubst %/,%,$(dir $(wildcard $(CUDNN_HOME)/lib64/libcudnn.so* $(CUDNN_HOME)/lib/libcudnn.so* /usr/lib/x86_64-linux-gnu/libcudnn.so*))))
+# -lcudnn needs the unversioned libcudnn.so, which wheels lack: then name the file.
+CUDNN_LINK  := $(if $(wildcard $(CUDNN_LIBDIR)/libcudnn.so),-lcudnn,$(firstword $(wildcard $(CUDNN_LIBDIR)/libcudnn.so.*)))
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
 CU_SRCS   := $(wildcard core/*.cu)
 CU_HDRS   := $(wildcard core/*.cuh)
@@ -62,13 +69,13 @@ override NVCCFLAGS += -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-Wall -DFT_WITH_C
 ifeq ($(CUDA_ON),1)
   override CFLAGS += -DFT_WITH_CUDA
   CU_OBJS := $(CU_SRCS:core/%.cu=$(BUILD)/%.cu.o)
-  override LDLIBS += -L$(CUDA_LIBDIR) -L$(CUDNN_LIBDIR) -lcudnn -lcudart -ldl -lstdc++ \
+  override LDLIBS += -L$(CUDA_LIBDIR) -L$(CUDNN_LIBDIR) $(CUDNN_LINK) -lcudart -ldl -lstdc++ \
     -Wl,-rpath,$(CUDA_LIBDIR) $(addprefix -Wl$(comma)-rpath$(comma),$(filter-out $(CUDA_LIBDIR),$(CUDNN_LIBDIR)))
 endif
 # Objects remember whether they were compiled for CUDA: switching rebuilds them.
 CONFIG_STAMP := $(BUILD)/.config-cuda$(or $(CUDA_ON),0)
 
-.PHONY: all test bench install clean cuda-check info
+.PHONY: all test bench bench-gpu install clean cuda-check info
 all: info $(LIB) bindings/cdef.lua
 
 info:
@@ -110,6 +117,11 @@ test: all
 
 bench: all
 	$(CC) $(CFLAGS) bench/gemm_openblas.c -o $(BUILD)/gemm_openblas $(LDLIBS)
+
+# ResNet-110 training step on the GPU, Fathom then PyTorch on the same card (needs a GPU;
+# bench/resnet_flops.lua gives the floor without one).
+bench-gpu: all
+	FATHOM_LIB=$(CURDIR)/$(LIB) $(LUAJIT) bench/resnet_gpu.lua -torch 1
 
 LUADIR ?= $(BUILD)/install/lua
 LIBDIR ?= $(BUILD)/install/lib

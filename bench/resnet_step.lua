@@ -56,7 +56,7 @@ local function step(r)
   end, r.w, config, r.state)
   local dt = progress.now() - t0
   local n = 0
-  for _, b in ipairs(r.model.blocks) do n = n + b.gate end
+  for _, b in ipairs(r.model.blocks) do n = n + b.nKept / opt.batch end -- row mode: fractions
   return dt, n
 end
 

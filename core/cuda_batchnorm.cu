@@ -30,17 +30,18 @@ __device__ static inline void wf_merge(welford &a, const welford &b) {
   a.n = n;
 }
 
-/* Block (b, c) covers values [r0, r1) of channel c, value r at ((r/S)*C + c)*S + r%S. */
+/* Grid (C, nb): block (c, b) covers values [r0, r1) of channel c, value r at
+ * ((r/S)*C + c)*S + r%S. */
 __device__ static inline void bn_range(int64_t M, int64_t *r0, int64_t *r1) {
-  int64_t per = (M + gridDim.x - 1) / gridDim.x;
-  *r0 = (int64_t)blockIdx.x * per;
+  int64_t per = (M + gridDim.y - 1) / gridDim.y;
+  *r0 = (int64_t)blockIdx.y * per;
   *r1 = min(M, *r0 + per);
 }
 
 template <typename T>
 __global__ void bn_stats_partial(const T *x, int64_t N, int64_t C, int64_t S, welford *part) {
   __shared__ welford sh[BN_THREADS];
-  const int64_t c = blockIdx.y, M = N * S;
+  const int64_t c = blockIdx.x, M = N * S;
   int64_t r0, r1;
   bn_range(M, &r0, &r1);
   welford w = {0, 0, 0};
@@ -58,7 +59,7 @@ __global__ void bn_stats_partial(const T *x, int64_t N, int64_t C, int64_t S, we
     if ((int)threadIdx.x < h) wf_merge(sh[threadIdx.x], sh[threadIdx.x + h]);
     __syncthreads();
   }
-  if (threadIdx.x == 0) part[c * gridDim.x + blockIdx.x] = sh[0];
+  if (threadIdx.x == 0) part[c * gridDim.y + blockIdx.y] = sh[0];
 }
 
 /* One thread per channel: the statistics (training: from the partials; evaluation:
@@ -103,7 +104,7 @@ template <typename T>
 __global__ void bn_grad_partial(const T *x, const T *g, const T *y, const T *sm, int64_t N, int64_t C, int64_t S,
                                 double2 *part) {
   __shared__ double2 sh[BN_THREADS];
-  const int64_t c = blockIdx.y, M = N * S;
+  const int64_t c = blockIdx.x, M = N * S;
   int64_t r0, r1;
   bn_range(M, &r0, &r1);
   const double mean = sm[c];
@@ -124,7 +125,7 @@ __global__ void bn_grad_partial(const T *x, const T *g, const T *y, const T *sm,
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) part[c * gridDim.x + blockIdx.x] = sh[0];
+  if (threadIdx.x == 0) part[c * gridDim.y + blockIdx.y] = sh[0];
 }
 
 /* Per channel: the parameter gradients, and gi = g' * A - (x - Mu) * K + B's
@@ -221,7 +222,7 @@ extern "C" int ft_cuda_batchnorm_forward(const ft_tensor *input, ft_tensor *outp
   void *coef = (char *)scratch.p + part_bytes;
   FT_CU_FLOAT_DISPATCH(dt, T, {
     if (training) {
-      bn_stats_partial<T><<<dim3(nb, (unsigned)C), BN_THREADS, 0, c->stream>>>((const T *)ft_data(input), N, C, S,
+      bn_stats_partial<T><<<dim3((unsigned)C, nb), BN_THREADS, 0, c->stream>>>((const T *)ft_data(input), N, C, S,
                                                                                part);
       FT_CU_LAUNCHED(fn, "the batch statistics kernel");
     }
@@ -273,7 +274,7 @@ extern "C" int ft_cuda_batchnorm_backward(const ft_tensor *input, const ft_tenso
   void *coef = (char *)scratch.p + part_bytes;
   FT_CU_FLOAT_DISPATCH(dt, T, {
     if (need_sums) {
-      bn_grad_partial<T><<<dim3(nb, (unsigned)C), BN_THREADS, 0, c->stream>>>((const T *)ft_data(input),
+      bn_grad_partial<T><<<dim3((unsigned)C, nb), BN_THREADS, 0, c->stream>>>((const T *)ft_data(input),
           (const T *)ft_data(grad_output), (const T *)PTR(output), (const T *)ft_data(save_mean), N, C, S, part);
       FT_CU_LAUNCHED(fn, "the gradient sums kernel");
     }

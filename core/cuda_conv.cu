@@ -160,6 +160,9 @@ static int search(const char *fn, cudnnHandle_t h, conv_plan *p, int d) {
   if (!found)
     return ft_fail("%s: cuDNN offers no %s%s algorithm for this shape (last status: %s)", fn,
                    k.deterministic ? "deterministic " : "", dir_name[d], cudnnGetErrorString(s));
+  /* a result may report DEFAULT math, which lets cuDNN use TF32 on Ampere and later:
+   * with TF32 off, float32 runs with FMA math whatever the search said (as PyTorch does) */
+  if (k.dtype == FT_FLOAT32 && !k.tf32) p->math[d] = CUDNN_FMA_MATH;
   p->have[d] = 1;
   return FT_OK;
 }

@@ -379,18 +379,18 @@ __device__ static inline double acc_result(const acc_t &x, int op) {
 
 enum { RED_BLOCKS = 256, RED_THREADS = 256 };
 
-/* Block b's threads each take a contiguous chunk of its range, in order, then merge in
- * thread order: the partial of block b covers elements [b*per, (b+1)*per). */
+/* Block b covers elements [b*per, (b+1)*per); its threads interleave (coalesced reads)
+ * and merge in thread order. A fixed partition: the same result on every run. (The
+ * index that max/min keep is not returned by ft_reduce_all, so ties may go anywhere.) */
 __global__ void reduce_partial_kernel(const void *p, int dt, ft_cu_layout l, bool contig, int64_t n,
                                       int op, acc_t *part) {
   __shared__ acc_t sh[RED_THREADS];
   int64_t per_block = (n + gridDim.x - 1) / gridDim.x;
   int64_t b0 = (int64_t)blockIdx.x * per_block, b1 = min(n, b0 + per_block);
-  int64_t per_thread = (b1 - b0 + blockDim.x - 1) / blockDim.x;
-  int64_t t0 = b0 + (int64_t)threadIdx.x * per_thread, t1 = min(b1, t0 + per_thread);
   acc_t x;
   acc_init(x, op);
-  for (int64_t i = t0; i < t1; i++) acc_add(x, op, ld_any(p, dt, contig ? i : ft_cu_offset(l, i)), i);
+  for (int64_t i = b0 + threadIdx.x; i < b1; i += blockDim.x)
+    acc_add(x, op, ld_any(p, dt, contig ? i : ft_cu_offset(l, i)), i);
   sh[threadIdx.x] = x;
   __syncthreads();
   if (threadIdx.x == 0) {

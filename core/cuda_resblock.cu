@@ -1,5 +1,5 @@
 /* cuda_resblock.cu -- the residual block's own loops (core/resblock.c) on device
- * pointers: the fused combine out = ReLU?(s * y + pad(shortcut)), the row mode's gather
+ * pointers: the fused combine out = ReLU(s * y + pad(shortcut)), the row mode's gathers
  * and scatter-add of the kept samples, and the small in-place passes of backward.
  * resblock.c runs its branch through the public kernels (which dispatch to the GPU by
  * themselves); these are the loops it writes by hand, so a CUDA block needs them too.
@@ -9,39 +9,68 @@
 
 static int stream_of(const char *fn, ft_cu_ctx **c) { return ft_cu_ctx_get(fn, c); }
 
-/* out [N,C,HW] = relu?(s * y + pad(sc)), sc [N,Cs,HW] zero-padded to C; y may be out,
- * or NULL for a closed branch. */
+/* Upload k host indices into scratch. */
+static int upload_idx(const char *fn, ft_cu_ctx *c, const int64_t *idx, int64_t k, ft_cu_scratch *d) {
+  FT_TRY(d->get(fn, (size_t)k * sizeof(int64_t)));
+  return ft_cu_to_device(fn, c, d->p, idx, (size_t)k * sizeof(int64_t));
+}
+
+/* out [N,C,HW] = ReLU(s * y + pad(sc)), sc [N,Cs,HW] zero-padded to C. y: [N,C,HW] (may be
+ * out) or NULL for a closed branch; with pos, y holds only the kept rows and sample n's
+ * row is pos[n] (-1: not kept). As resblock.c's combine. */
 template <typename T>
-__global__ void combine_kernel(T *out, const T *y, T s, const T *sc, int64_t N, int64_t C, int64_t Cs,
-                               int64_t HW, int relu) {
+__global__ void combine_kernel(T *out, const T *y, const int64_t *pos, T s, const T *sc, int64_t N, int64_t C,
+                               int64_t Cs, int64_t HW) {
   FT_CU_LOOP(e, N * C * HW) {
     int64_t i = e % HW, c = (e / HW) % C, n = e / (HW * C);
+    int64_t row = pos ? pos[n] : n;
+    bool has_y = y && row >= 0, has_s = c < Cs;
     T v = 0;
-    if (y && sc && c < Cs) v = s * y[e] + sc[(n * Cs + c) * HW + i];
-    else if (y) v = s * y[e];
-    else if (sc && c < Cs) v = sc[(n * Cs + c) * HW + i];
-    out[e] = relu ? (v > 0 ? v : (T)0) : v;
+    if (has_y && has_s) v = s * y[(row * C + c) * HW + i] + sc[(n * Cs + c) * HW + i];
+    else if (has_y) v = s * y[(row * C + c) * HW + i];
+    else if (has_s) v = sc[(n * Cs + c) * HW + i];
+    out[e] = v > 0 ? v : (T)0;
   }
 }
 
-extern "C" int ft_cuda_rb_combine(int dtype, void *out, const void *y, double s, const void *sc, int64_t N,
-                                  int64_t C, int64_t Cs, int64_t HW, int relu) {
+extern "C" int ft_cuda_rb_combine(int dtype, void *out, const void *y, const int64_t *pos, double s,
+                                  const void *sc, int64_t N, int64_t C, int64_t Cs, int64_t HW) {
   const char *fn = "ft_resblock_forward";
   ft_cu_ctx *c;
   FT_TRY(stream_of(fn, &c));
   int64_t n = N * C * HW;
   if (!n) return FT_OK;
+  ft_cu_scratch d;
+  if (pos) FT_TRY(upload_idx(fn, c, pos, N, &d));
   FT_CU_FLOAT_DISPATCH(dtype, T,
-    combine_kernel<T><<<ft_cu_blocks(n), FT_CU_THREADS, 0, c->stream>>>((T *)out, (const T *)y, (T)s,
-        (const T *)sc, N, C, Cs, HW, relu));
+    combine_kernel<T><<<ft_cu_blocks(n), FT_CU_THREADS, 0, c->stream>>>((T *)out, (const T *)y,
+        pos ? d.as<int64_t>() : (const int64_t *)NULL, (T)s, (const T *)sc, N, C, Cs, HW));
   FT_CU_LAUNCHED(fn, "the combine kernel");
   return FT_OK;
 }
 
-/* Upload k host indices into scratch. */
-static int upload_idx(const char *fn, ft_cu_ctx *c, const int64_t *idx, int64_t k, ft_cu_scratch *d) {
-  FT_TRY(d->get(fn, (size_t)k * sizeof(int64_t)));
-  return ft_cu_to_device(fn, c, d->p, idx, (size_t)k * sizeof(int64_t));
+/* dst[j] = s * src[idx[j]] for rows of `row` elements. */
+template <typename T>
+__global__ void gather_scaled_kernel(T *dst, const T *src, const int64_t *idx, int64_t k, int64_t row, T s) {
+  FT_CU_LOOP(e, k * row) {
+    int64_t j = e / row, i = e - j * row;
+    dst[e] = s * src[idx[j] * row + i];
+  }
+}
+
+extern "C" int ft_cuda_rb_gather_rows_scaled(int dtype, void *dst, const void *src, const int64_t *idx, int64_t k,
+                                             int64_t row, double s) {
+  const char *fn = "ft_resblock_backward";
+  ft_cu_ctx *c;
+  FT_TRY(stream_of(fn, &c));
+  if (k * row == 0) return FT_OK;
+  ft_cu_scratch d;
+  FT_TRY(upload_idx(fn, c, idx, k, &d));
+  FT_CU_FLOAT_DISPATCH(dtype, T,
+    gather_scaled_kernel<T><<<ft_cu_blocks(k * row), FT_CU_THREADS, 0, c->stream>>>((T *)dst, (const T *)src,
+        d.as<int64_t>(), k, row, (T)s));
+  FT_CU_LAUNCHED(fn, "the gather kernel");
+  return FT_OK;
 }
 
 /* out[idx[j]] += s * y[j], rows of `row` elements. */
@@ -101,12 +130,11 @@ extern "C" int ft_cuda_rb_gather_rows(void *dst, const void *src, const int64_t 
   return FT_OK;
 }
 
-/* kind 0: x = relu(x); 1: g = out > 0 ? go : 0; 2: x *= s; 3: x += y. */
+/* kind 1: g = out > 0 ? go : 0; 2: x *= s; 3: x += y. */
 template <typename T>
 __global__ void small_kernel(int kind, T *x, const T *a, const T *b, T s, int64_t n) {
   FT_CU_LOOP(i, n) {
-    if (kind == 0) x[i] = x[i] > 0 ? x[i] : (T)0;
-    else if (kind == 1) x[i] = b[i] > 0 ? a[i] : (T)0;
+    if (kind == 1) x[i] = b[i] > 0 ? a[i] : (T)0;
     else if (kind == 2) x[i] *= s;
     else x[i] += a[i];
   }
@@ -124,7 +152,6 @@ static int small(int kind, int dtype, void *x, const void *a, const void *b, dou
   return FT_OK;
 }
 
-extern "C" int ft_cuda_rb_relu_inplace(int dtype, void *x, int64_t n) { return small(0, dtype, x, NULL, NULL, 0, n); }
 extern "C" int ft_cuda_rb_relu_mask(int dtype, void *g, const void *go, const void *out, int64_t n) {
   return small(1, dtype, g, go, out, 0, n);
 }

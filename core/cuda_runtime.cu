@@ -99,7 +99,7 @@ int ft_cu_ctx_get(const char *fn, ft_cu_ctx **out) {
   return FT_OK;
 }
 
-static int64_t live_blocks(void);
+static int drop_cache_if_idle(void);
 
 extern "C" int ft_cuda_set_device(int index) {
   const char *fn = "ft_cuda_set_device";
@@ -109,7 +109,9 @@ extern "C" int ft_cuda_set_device(int index) {
   if (index < 0 || index >= n)
     return ft_fail("%s: device %d does not exist (devices 0 to %d)", fn, index, n - 1);
   std::lock_guard<std::mutex> lock(init_mu);
-  if (index != current_device && live_blocks() > 0)
+  if (index == current_device) return FT_OK;
+  /* cached blocks belong to the old device: none may be live, and the cache goes */
+  if (drop_cache_if_idle())
     return ft_fail("%s: CUDA tensors exist on device %d; one process uses one device (set it "
                    "before making CUDA tensors)", fn, current_device);
   current_device = index;
@@ -182,10 +184,6 @@ static std::multimap<size_t, void *> free_blocks;          /* size -> block     
 static std::unordered_map<void *, size_t> used_blocks;     /* block -> its size        */
 static int64_t bytes_in_use = 0, bytes_cached = 0, bytes_peak = 0, n_mallocs = 0, n_reuses = 0;
 
-static int64_t live_blocks(void) {
-  std::lock_guard<std::mutex> lock(alloc_mu);
-  return (int64_t)used_blocks.size();
-}
 
 /* Block sizes: 512-byte steps below 1 MiB, 128 KiB steps below 64 MiB, 2 MiB above. */
 static size_t round_size(size_t n) {
@@ -201,6 +199,14 @@ static void release_cache(void) {
   for (auto &b : free_blocks) cudaFree(b.second);
   free_blocks.clear();
   bytes_cached = 0;
+}
+
+/* 1 when blocks are in use; else empties the cache and returns 0. */
+static int drop_cache_if_idle(void) {
+  std::lock_guard<std::mutex> lock(alloc_mu);
+  if (!used_blocks.empty()) return 1;
+  release_cache();
+  return 0;
 }
 
 int ft_cu_alloc(const char *fn, void **p, size_t nbytes) {

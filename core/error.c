@@ -134,8 +134,8 @@ int ft_check_contiguous(const char *fn, const char *name, const ft_tensor *t) {
 void ft_count_bytes(int64_t delta) { __atomic_add_fetch(&bytes_live, delta, __ATOMIC_RELAXED); }
 
 int ft_no_cuda(const char *fn) {
-  return ft_fail("%s: CUDA tensors need the CUDA backend and this build of Fathom has none "
-                 "(build where nvcc and cuDNN are found; see `make info`)", fn);
+  return ft_fail("%s: this build of Fathom has no CUDA backend (build it where nvcc and cuDNN "
+                 "are found; see `make info`)", fn);
 }
 
 int ft_check_device(const char *fn, const char *name, const ft_tensor *t, int device) {

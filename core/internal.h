@@ -140,13 +140,15 @@ int ft_cuda_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, doubl
                      double dampening, double weight_decay, int nesterov, int first_step);
 /* The residual block's own loops on device pointers (cuda_resblock.cu); dtype is
  * FT_FLOAT32 or FT_FLOAT64, pointers are device memory, idx is a HOST array of k
- * 0-based sample indices (uploaded by the call). Same meaning as resblock.c's loops. */
-int ft_cuda_rb_combine(int dtype, void *out, const void *y, double s, const void *sc, int64_t N,
-                       int64_t C, int64_t Cs, int64_t HW, int relu);
+ * 0-based sample indices (uploaded by the call; combine's pos: N entries, -1 for a
+ * sample not kept). Same meaning as resblock.c's loops of the same names. */
+int ft_cuda_rb_combine(int dtype, void *out, const void *y, const int64_t *pos, double s,
+                       const void *sc, int64_t N, int64_t C, int64_t Cs, int64_t HW);
 int ft_cuda_rb_scatter_add_rows(int dtype, void *out, const void *y, const int64_t *idx,
                                 int64_t k, int64_t row, double s);
 int ft_cuda_rb_gather_rows(void *dst, const void *src, const int64_t *idx, int64_t k, size_t row_bytes);
-int ft_cuda_rb_relu_inplace(int dtype, void *x, int64_t n);
+int ft_cuda_rb_gather_rows_scaled(int dtype, void *dst, const void *src, const int64_t *idx,
+                                  int64_t k, int64_t row, double s);
 int ft_cuda_rb_relu_mask(int dtype, void *g, const void *go, const void *out, int64_t n);
 int ft_cuda_rb_scale_inplace(int dtype, void *x, double s, int64_t n);
 int ft_cuda_rb_add_inplace(int dtype, void *x, const void *y, int64_t n);

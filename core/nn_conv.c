@@ -9,7 +9,8 @@
  * thread (set before the parallel region, restored after), so BLAS and OpenMP never
  * oversubscribe the cores. Zero padding; any kernel size, stride and padding.
  * Parameter gradients accumulate scale * gradient; input gradients are overwritten.
- * float32/float64 from one source (see nn_common.h).
+ * float32/float64 from one source (see nn_common.h). CUDA tensors go to
+ * ft_cuda_conv2d_* (core/cuda_conv.cu) before any check here.
  */
 #ifndef FT_REAL
 #include "nn_common.h"
@@ -23,7 +24,13 @@
 void openblas_set_num_threads(int n);
 int openblas_get_num_threads(void);
 
-/* nn_conv_direct.c */
+/* nn_conv_direct.c (float32, AVX-512; arguments already checked here).
+ * available: 1 when the library was compiled with AVX-512.
+ * forward: in [N, Ci, Hin, W] -> out [N, Co, Hout, W] (stride 1, width kept), weight
+ *   [Co, Ci, kH, kW], or with flip = 1 weight [Ci, Co, kH, kW] read mirrored (that is
+ *   backward-input: in = grad_output, out = grad_input, pads kH-1-pad_h, kW-1-pad_w).
+ * backward_weight: dw [Co, Ci, kH, kW] (double, overwritten) from in [N, Ci, H, W] and
+ *   gout [N, Co, Ho, Wo], any stride and padding. */
 int ft_conv_direct_available(void);
 int ft_conv_direct_forward(const float *in, float *out, const float *weight, const float *bias,
                            int64_t N, int Ci, int Co, int Hin, int Hout, int W, int kH, int kW,
@@ -126,6 +133,8 @@ static int direct_same_width(const conv_geom *g) {
 int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                       const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w) {
   const char *fn = "ft_conv2d_forward";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_conv2d_forward(input, output, weight, bias, stride_h,
+                                                             stride_w, pad_h, pad_w));
   conv_geom g;
   FT_TRY(check_conv(fn, "input", input, "output", output, "weight", weight, stride_h, stride_w,
                     pad_h, pad_w, &g));
@@ -148,6 +157,9 @@ int ft_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input
                              const ft_tensor *weight, int stride_h, int stride_w, int pad_h,
                              int pad_w) {
   const char *fn = "ft_conv2d_backward_input";
+  FT_CUDA_DISPATCH(ft_on_cuda(grad_output), ft_cuda_conv2d_backward_input(grad_output, grad_input,
+                                                                          weight, stride_h, stride_w,
+                                                                          pad_h, pad_w));
   conv_geom g;
   FT_TRY(check_conv(fn, "grad_input", grad_input, "grad_output", grad_output, "weight", weight,
                     stride_h, stride_w, pad_h, pad_w, &g));
@@ -167,6 +179,9 @@ int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_outp
                               ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
                               int stride_w, int pad_h, int pad_w, double scale) {
   const char *fn = "ft_conv2d_backward_weight";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_conv2d_backward_weight(input, grad_output, grad_weight,
+                                                                     grad_bias, stride_h, stride_w,
+                                                                     pad_h, pad_w, scale));
   conv_geom g;
   FT_TRY(check_conv(fn, "input", input, "grad_output", grad_output, "grad_weight", grad_weight,
                     stride_h, stride_w, pad_h, pad_w, &g));

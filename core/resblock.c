@@ -7,8 +7,9 @@
  * and the final ReLU are fused here, and 'row' mode gathers the kept samples into a
  * contiguous sub-batch so that per-sample dropping saves compute too.
  * Memory: the block owns what backward needs (conv outputs h_i, BN+ReLU outputs a_i,
- * the gathered rows, the projection's conv output); backward's temporaries live in one
- * thread-local workspace shared by every block. float32/float64 from one source. */
+ * the gathered rows, the projection's conv output); the temporaries of forward and
+ * backward live in one thread-local workspace shared by every block.
+ * float32/float64 from one source (see nn_common.h). */
 #ifndef FT_REAL
 #include "nn_common.h"
 #include <stdio.h>
@@ -67,7 +68,8 @@ typedef struct {
   rb_buf xk;              /* row mode: the gathered kept samples [k,Ci,H,W]              */
   rb_buf hp;              /* projection shortcut: conv output [N,Co,Ho,Wo]               */
   rb_buf mean[4], invstd[4];
-  int64_t *idx, idx_cap;  /* row mode: kept sample indices, ascending                    */
+  int64_t *idx, idx_cap;  /* row mode: kept sample indices, ascending, then for each    */
+                          /* sample its row in the sub-batch or -1 (2 x idx_cap entries) */
   int valid, dtype, bn_train, ran_branch, rows;
   int64_t k;              /* samples through the branch                                 */
   double s;               /* branch scale used                                          */
@@ -86,7 +88,7 @@ void ft_resblock_release(ft_resblock *b) {
   saved_free_branch(sv);
   buf_free(&sv->hp);
   for (int i = 0; i < 4; i++) { buf_free(&sv->mean[i]); buf_free(&sv->invstd[i]); }
-  ft_free_bytes(sv->idx, (size_t)sv->idx_cap * sizeof(int64_t));
+  ft_free_bytes(sv->idx, 2 * (size_t)sv->idx_cap * sizeof(int64_t));
   ft_free_bytes(sv, sizeof *sv);
   b->saved = NULL;
 }
@@ -344,9 +346,9 @@ static int decide_gates(const char *fn, ft_resblock *b, rb_saved *sv, int64_t N,
                      (long long)N, ft_shape_str(rg, buf, sizeof buf));
     uint8_t *gate = ft_data(rg);
     if (sv->idx_cap < N) {
-      ft_free_bytes(sv->idx, (size_t)sv->idx_cap * sizeof(int64_t));
+      ft_free_bytes(sv->idx, 2 * (size_t)sv->idx_cap * sizeof(int64_t));
       sv->idx_cap = 0;
-      sv->idx = ft_alloc((size_t)N * sizeof(int64_t));
+      sv->idx = ft_alloc(2 * (size_t)N * sizeof(int64_t));
       if (!sv->idx) return ft_fail("%s: out of memory", fn);
       sv->idx_cap = N;
     }
@@ -355,6 +357,7 @@ static int decide_gates(const char *fn, ft_resblock *b, rb_saved *sv, int64_t N,
       int open = b->force_gate == 2 ? gate[n] != 0 : b->force_gate >= 0 ? b->force_gate
                : b->p >= 1 ? 1 : ft_generator_uniform(g) < b->p;
       gate[n] = (uint8_t)open;
+      sv->idx[N + n] = open ? k : -1;
       if (open) sv->idx[k++] = n;
     }
     sv->rows = k > 0 && k < N;
@@ -405,15 +408,12 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   int64_t csc;
   FT_TRY(shortcut_forward(fn, b, sv, input, output, bn_train, &sc, &csc));
 
-  if (!sv->rows) {
-    RB_DISPATCH(dtype, combine, ft_data(output), y ? ft_data(y) : NULL, s, ft_data(sc), N, Co,
-                csc, HWo, 1);
-  } else {
-    RB_DISPATCH(dtype, combine, ft_data(output), NULL, 0.0, ft_data(sc), N, Co, csc, HWo, 0);
-    RB_DISPATCH(dtype, scatter_add_rows, ft_data(output), ft_data(ws[WS_H].t), sv->idx, k,
-                Co * HWo, s);
-    RB_DISPATCH(dtype, relu_inplace, ft_data(output), ft_numel(output));
-  }
+  if (!sv->rows)
+    RB_DISPATCH(dtype, combine, ft_data(output), y ? ft_data(y) : NULL, NULL, s, ft_data(sc), N,
+                Co, csc, HWo);
+  else /* the kept rows' branch output sits in WS_H, row idx[N + n] for sample n */
+    RB_DISPATCH(dtype, combine, ft_data(output), ft_data(ws[WS_H].t), sv->idx + N, s,
+                ft_data(sc), N, Co, csc, HWo);
 
   b->gate = k > 0;
   b->n_kept = k;
@@ -551,12 +551,13 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   if (sv->rows) {
     int64_t sz[4] = {k, output->size[1], output->size[2], output->size[3]};
     FT_TRY(buf_shape(&ws[WS_R], dtype, 4, sz));
-    gather_rows(ft_data(ws[WS_R].t), ft_data(ws[WS_G].t), sv->idx, k,
-                (size_t)(ft_numel(output) / N) * ft_dtype_size(dtype));
+    RB_DISPATCH(dtype, gather_rows_scaled, ft_data(ws[WS_R].t), ft_data(ws[WS_G].t), sv->idx, k,
+                ft_numel(output) / N, sv->s);
     ga = WS_R;
     x = sv->xk.t;
+  } else if (sv->s != 1.0) {
+    RB_DISPATCH(dtype, scale_inplace, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t));
   }
-  if (sv->s != 1.0) RB_DISPATCH(dtype, scale_inplace, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t));
   ft_tensor *gx = NULL;
   if (grad_input) {
     FT_TRY(buf_shape(&ws[WS_C], dtype, 4, x->size));
@@ -574,27 +575,38 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
 
 #else /* ---- typed loops ---------------------------------------------------------------- */
 
-/* out [N,C,HW] = relu?(s * y + pad(sc)), sc [N,Cs,HW] with Cs <= C zero-padded;
- * y may be out, or NULL for a closed branch. */
-static void FT_K(combine)(FT_REAL *out, const FT_REAL *y, double s_, const FT_REAL *sc, int64_t N,
-                          int64_t C, int64_t Cs, int64_t HW, int relu) {
+/* out [N,C,HW] = ReLU(s * y + pad(sc)), sc [N,Cs,HW] with Cs <= C zero-padded.
+ * y: [N,C,HW] (may be out), or NULL for a closed branch; with pos, y holds only the kept
+ * rows and sample n's row is pos[n] (-1: not kept). */
+static void FT_K(combine)(FT_REAL *out, const FT_REAL *y, const int64_t *pos, double s_,
+                          const FT_REAL *sc, int64_t N, int64_t C, int64_t Cs, int64_t HW) {
   const FT_REAL s = (FT_REAL)s_;
 #pragma omp parallel for if (N * C * HW > FT_NN_PAR_MIN) schedule(static)
   for (int64_t nc = 0; nc < N * C; nc++) {
-    int64_t n = nc / C, c = nc % C;
+    int64_t n = nc / C, c = nc % C, row = pos ? pos[n] : n;
     FT_REAL *o = out + nc * HW;
-    const FT_REAL *yy = y ? y + nc * HW : NULL;
+    const FT_REAL *yy = y && row >= 0 ? y + (row * C + c) * HW : NULL;
     const FT_REAL *ss = c < Cs ? sc + (n * Cs + c) * HW : NULL;
     if (yy && ss)
-      for (int64_t i = 0; i < HW; i++) o[i] = s * yy[i] + ss[i];
+      for (int64_t i = 0; i < HW; i++) { FT_REAL v = s * yy[i] + ss[i]; o[i] = v > 0 ? v : 0; }
     else if (yy)
-      for (int64_t i = 0; i < HW; i++) o[i] = s * yy[i];
+      for (int64_t i = 0; i < HW; i++) { FT_REAL v = s * yy[i]; o[i] = v > 0 ? v : 0; }
     else if (ss)
-      for (int64_t i = 0; i < HW; i++) o[i] = ss[i];
+      for (int64_t i = 0; i < HW; i++) o[i] = ss[i] > 0 ? ss[i] : 0;
     else
       for (int64_t i = 0; i < HW; i++) o[i] = 0;
-    if (relu)
-      for (int64_t i = 0; i < HW; i++) o[i] = o[i] > 0 ? o[i] : 0;
+  }
+}
+
+/* dst[j] = s * src[idx[j]] for rows of `row` elements. */
+static void FT_K(gather_rows_scaled)(FT_REAL *dst, const FT_REAL *src, const int64_t *idx,
+                                     int64_t k, int64_t row, double s_) {
+  const FT_REAL s = (FT_REAL)s_;
+#pragma omp parallel for if (k * row > FT_NN_PAR_MIN) schedule(static)
+  for (int64_t j = 0; j < k; j++) {
+    FT_REAL *d = dst + j * row;
+    const FT_REAL *x = src + idx[j] * row;
+    for (int64_t i = 0; i < row; i++) d[i] = s * x[i];
   }
 }
 
@@ -608,11 +620,6 @@ static void FT_K(scatter_add_rows)(FT_REAL *out, const FT_REAL *y, const int64_t
     const FT_REAL *yy = y + j * row;
     for (int64_t i = 0; i < row; i++) o[i] += s * yy[i];
   }
-}
-
-static void FT_K(relu_inplace)(FT_REAL *x, int64_t n) {
-#pragma omp parallel for simd if (n > FT_NN_PAR_MIN) schedule(static)
-  for (int64_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : 0;
 }
 
 /* g = out > 0 ? go : 0 (the final ReLU's backward). */
