@@ -29,15 +29,15 @@ int openblas_get_num_threads(void);
  * forward: in [N, Ci, Hin, W] -> out [N, Co, Hout, W] (stride 1, width kept), weight
  *   [Co, Ci, kH, kW], or with flip = 1 weight [Ci, Co, kH, kW] read mirrored (that is
  *   backward-input: in = grad_output, out = grad_input, pads kH-1-pad_h, kW-1-pad_w).
- * backward_weight: dw [Co, Ci, kH, kW] (double, overwritten) from in [N, Ci, H, W] and
+ * backward_weight: gw [Co, Ci, kH, kW] += scale * dW from in [N, Ci, H, W] and
  *   gout [N, Co, Ho, Wo], any stride and padding. */
 int ft_conv_direct_available(void);
 int ft_conv_direct_forward(const float *in, float *out, const float *weight, const float *bias,
                            int64_t N, int Ci, int Co, int Hin, int Hout, int W, int kH, int kW,
                            int pad_h, int pad_w, int flip);
-int ft_conv_direct_backward_weight(const float *in, const float *gout, double *dw, int64_t N,
-                                   int Ci, int Co, int H, int W, int Ho, int Wo, int kH, int kW,
-                                   int sh, int sw, int ph, int pw);
+int ft_conv_direct_backward_weight(const float *in, const float *gout, float *gw, double scale,
+                                   int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
+                                   int kW, int sh, int sw, int ph, int pw);
 
 /* The geometry of one call, checked. */
 typedef struct {
@@ -193,21 +193,11 @@ int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_outp
   }
   if (input->dtype == FT_FLOAT32) {
     if (grad_bias) conv_backward_bias_f32(ft_data(grad_output), ft_data(grad_bias), &g, scale);
-    if (ft_conv_direct_available()) {
-      int64_t n = g.Co * g.Ci * g.kH * g.kW;
-      double *dw = ft_alloc(sizeof(double) * (size_t)n);
-      if (!dw) return ft_fail("%s: out of memory", fn);
-      int st = ft_conv_direct_backward_weight(ft_data(input), ft_data(grad_output), dw, g.N,
-                                              (int)g.Ci, (int)g.Co, (int)g.H, (int)g.W, (int)g.Ho,
-                                              (int)g.Wo, (int)g.kH, (int)g.kW, stride_h, stride_w,
-                                              pad_h, pad_w);
-      if (!st) {
-        float *gw = ft_data(grad_weight);
-        for (int64_t i = 0; i < n; i++) gw[i] = (float)(gw[i] + scale * dw[i]);
-      }
-      ft_free_bytes(dw, sizeof(double) * (size_t)n);
-      return st;
-    }
+    if (ft_conv_direct_available())
+      return ft_conv_direct_backward_weight(ft_data(input), ft_data(grad_output),
+                                            ft_data(grad_weight), scale, g.N, (int)g.Ci, (int)g.Co,
+                                            (int)g.H, (int)g.W, (int)g.Ho, (int)g.Wo, (int)g.kH,
+                                            (int)g.kW, stride_h, stride_w, pad_h, pad_w);
     return conv_backward_weight_f32(ft_data(input), ft_data(grad_output), ft_data(grad_weight), &g, scale);
   }
   if (grad_bias) conv_backward_bias_f64(ft_data(grad_output), ft_data(grad_bias), &g, scale);

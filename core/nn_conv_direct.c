@@ -98,6 +98,7 @@ typedef struct {
   int Ci, Co; int64_t in_plane, out_plane;
   const geom *g;
   int cb;            /* input channels per block (see fwd_tile)        */
+  int stream;        /* write full vectors with non-temporal stores    */
 } fwd_args;
 
 /* One tile: R output channels co0.. x V output vectors (v-th = image nv[v], vector jv[v]). */
@@ -146,7 +147,10 @@ INL void fwd_tile(const fwd_args *a, int R, int V, int co0, const int64_t *nvec,
   for (int v = 0; v < V; v++) {
     float *o = a->out + (nvec[v] * Co + co0) * a->out_plane + 16 * (int64_t)jv[v];
     __mmask16 om = g->out[jv[v]];
-    if (om == 0xffff)
+    if (om == 0xffff && a->stream)
+      UNROLL
+      for (int r = 0; r < R; r++) _mm512_stream_ps(o + r * a->out_plane, acc[r][v]);
+    else if (om == 0xffff)
       UNROLL
       for (int r = 0; r < R; r++) _mm512_storeu_ps(o + r * a->out_plane, acc[r][v]);
     else
@@ -198,14 +202,22 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
                        : weight[((int64_t)co * Ci + ci) * g.KK + t];
         wr[((int64_t)t * Ci + ci) * Co + co] = w;
       }
+  /* An output of 8 MiB or more leaves the caches anyway: streaming stores skip the
+   * read-for-ownership and keep the input lines in L1/L2 (measured: 32x32x16 planes at
+   * batch 128, 2 threads, 10-15% faster; no change on the smaller stages). Needs every
+   * full vector 64-byte aligned. */
+  const int stream = (int64_t)N * Co * Hout * W * 4 >= (8 << 20) && ((uintptr_t)out % 64) == 0 &&
+                     ((int64_t)Hout * W) % 16 == 0;
   fwd_args a = { in, out, wr, bias, Ci, Co, (int64_t)Hin * W, (int64_t)Hout * W, &g,
-                 conv_channel_block(Ci, (int64_t)Hin * W) };
+                 conv_channel_block(Ci, (int64_t)Hin * W), stream };
   int64_t G = fwd_group(N, g.nv, (int64_t)Ci * Hin * W * 4);
   /* Each thread takes a contiguous range of blocks of G images, and while it computes
    * one block it prefetches the next into L2: the tiles read many planes at once, more
    * streams than the hardware prefetchers follow. */
   const int64_t nblocks = (N + G - 1) / G, block_floats = G * Ci * a.in_plane;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
   for (int64_t blk = 0; blk < nblocks; blk++) {
     int64_t nvec[FV]; int jv[FV];
     const int64_t nb = blk * G, ne = nb + G < N ? nb + G : N;
@@ -224,6 +236,8 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
         fwd_dispatch(&a, R, V, co0, nvec, jv);
       }
     }
+  }
+  if (stream) _mm_sfence(); /* streaming stores visible before the region ends */
   }
   ft_free_bytes(wr, wbytes);
   geom_free(&g);
@@ -456,9 +470,9 @@ static void bw3_stage(const bw2_geom *g, const float *gout, int64_t G, float *gP
                        g->Co, g->CoP, g->Wo);
 }
 
-int ft_conv_direct_backward_weight(const float *in, const float *gout, double *dw, int64_t N,
-                                    int Ci, int Co, int H, int W, int Ho, int Wo, int kH, int kW,
-                                    int sh, int sw, int ph, int pw) {
+int ft_conv_direct_backward_weight(const float *in, const float *gout, float *gw, double scale,
+                                   int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
+                                   int kW, int sh, int sw, int ph, int pw) {
   bw2_geom g = { Ci, Co, (Co + 15) / 16 * 16, H, W, Ho, Wo, kH, kW, sh, sw, ph, pw,
                  H + 2 * ph, W + 2 * pw, kH * kW, kW == 3 ? 3 : 1, 0, 0, (int64_t)Ho * Wo };
   g.nrows = Ci * g.KK / g.T;
@@ -532,12 +546,12 @@ int ft_conv_direct_backward_weight(const float *in, const float *gout, double *d
       }
     }
   }
-  /* Sum the threads' partials (in double) and transpose to [Co, Ci, kH, kW]. */
-  for (int co = 0; co < Co; co++)
-    for (int64_t k = 0; k < K; k++) {
+  /* gw [Co, Ci, kH, kW] += scale * the threads' partials [Ci*kH*kW][CoP], summed in double. */
+  for (int64_t k = 0; k < K; k++)
+    for (int co = 0; co < Co; co++) {
       double s = 0;
       for (int t = 0; t < team; t++) s += ((const float *)(mem + per_thread * t))[k * g.CoP + co];
-      dw[co * K + k] = s;
+      gw[co * K + k] = (float)(gw[co * K + k] + scale * s);
     }
   ft_free_bytes(mem, bytes);
   return FT_OK;
@@ -551,9 +565,9 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
                            int pad_h, int pad_w, int flip) {
   return ft_fail("conv: direct kernels need AVX-512");
 }
-int ft_conv_direct_backward_weight(const float *in, const float *gout, double *dw, int64_t N,
-                                   int Ci, int Co, int H, int W, int Ho, int Wo, int kH, int kW,
-                                   int sh, int sw, int ph, int pw) {
+int ft_conv_direct_backward_weight(const float *in, const float *gout, float *gw, double scale,
+                                   int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
+                                   int kW, int sh, int sw, int ph, int pw) {
   return ft_fail("conv: direct kernels need AVX-512");
 }
 #endif

@@ -190,6 +190,19 @@ describe('nn.SpatialConvolution', function()
     end
   end)
 
+  it('float32 fast path with outputs of 8 MiB and more (streaming stores) matches float64', function()
+    fathom.manualSeed(8)
+    local m64 = nn.SpatialConvolution(16, 16, 3, 3, 1, 1, 1, 1):double():initHe()
+    local m32 = nn.SpatialConvolution(16, 16, 3, 3, 1, 1, 1, 1):float()
+    m32.weight:copy(m64.weight); m32.bias:copy(m64.bias)
+    local x = fathom.DoubleTensor(129, 16, 32, 32):uniform(-2, 2) -- 8.1 MiB of float32 output
+    local y64, y32 = m64:forward(x), m32:forward(x:float())
+    assert.is_true(maxdiff(y32, y64) < 1e-5 * (1 + maxabs(y64)), 'forward')
+    local gy = y64:clone():uniform(-1, 1)
+    local gx64, gx32 = m64:updateGradInput(x, gy), m32:updateGradInput(x:float(), gy:float())
+    assert.is_true(maxdiff(gx32, gx64) < 1e-5 * (1 + maxabs(gx64)), 'gradInput')
+  end)
+
   it('float32 fast path handles edge shapes (tails, odd widths, 1x1, 5x5, batch 1)', function()
     fathom.manualSeed(5)
     -- {Ci, Co, k, pad, N, H, W}: widths that are not multiples of 16, planes that do not
