@@ -3,8 +3,8 @@
  * Why: ResNet convolutions have 16-64 channels, so im2col + GEMM runs skinny GEMMs,
  * copies every input nine times, and goes through an OpenBLAS that may be limited to
  * AVX2 (OPENBLAS_CORETYPE=Haswell here). These kernels read the tensors in place and
- * keep 24 16-wide accumulators in registers; on one core they run at 85-100% of the
- * AVX-512 FMA peak for ResNet-110's shapes (bench/conv_bench.lua).
+ * keep 24 16-wide accumulators in registers: 80-90% of one core's AVX-512 FMA peak on
+ * ResNet-110's stride-1 shapes at batch 128 (bench/conv_bench.lua 1 15 128).
  *
  * Forward (and backward-input): float32, stride 1, "same width" padding (2*pad_w ==
  * kW-1: 3x3 pad 1, 1x1 pad 0), any channels, heights and batch. An output pixel
@@ -214,7 +214,7 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
   /* Each thread takes a contiguous range of blocks of G images, and while it computes
    * one block it prefetches the next into L2: the tiles read many planes at once, more
    * streams than the hardware prefetchers follow. */
-  const int64_t nblocks = (N + G - 1) / G, block_floats = G * Ci * a.in_plane;
+  const int64_t nblocks = (N + G - 1) / G;
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
@@ -223,7 +223,8 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
     const int64_t nb = blk * G, ne = nb + G < N ? nb + G : N;
     const int64_t total = (ne - nb) * g.nv, steps = (total + FV - 1) / FV;
     const char *pf = (const char *)(in + ne * Ci * a.in_plane);
-    const int64_t pf_lines = ne < N ? (block_floats * 4 + 63) / 64 : 0;
+    const int64_t next = N - ne < G ? N - ne : G; /* images in the next block */
+    const int64_t pf_lines = (next * Ci * a.in_plane * 4 + 63) / 64;
     const int64_t pf_step = (pf_lines + steps - 1) / steps;
     for (int64_t b = 0, step = 0; b < total; b += FV, step++) {
       int V = total - b < FV ? (int)(total - b) : FV;

@@ -7,6 +7,12 @@ local ffi = require 'ffi'
 local F = require 'fathom.ffi'
 local C, check, out = F.C, F.check, F.out
 
+-- The FFI type and its metatable can be set only once per process, so a second load of
+-- this file (busted's insulation unloads modules between spec files) must hand back the
+-- first instance, or tensors and Size objects would have two incompatible method tables.
+local REG = debug.getregistry()
+if REG.fathom_tensor_module then return REG.fathom_tensor_module end
+
 ffi.cdef [[ typedef struct fathom_Tensor { ft_tensor *p; } fathom_Tensor; ]]
 
 local Tensor = {}        -- methods
@@ -571,4 +577,5 @@ function M.setDefault(key)
   default_dtype = DTYPES[key]
 end
 function M.getDefault() return default_dtype.key end
+REG.fathom_tensor_module = M
 return M
