@@ -238,6 +238,16 @@ int ft_topk_errors(const ft_tensor *input, const ft_tensor *target, int index_ba
 int ft_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
                 double dampening, double weight_decay, int nesterov, int first_step);
 
+/* Max pooling (core/nn_maxpool.c; CPU only, CUDA tensors fail). input [N,C,H,W],
+ * output and indices (int64) [N,C,Ho,Wo] with Ho = floor((H + 2*padH - kH)/sH) + 1
+ * (Torch7 floor mode), Wo likewise; 0 <= pad <= kernel/2. indices[n,c,i,j] = h*W + w,
+ * the argmax inside input plane (n,c); padding is never selected. Backward: grad_input
+ * [N,C,H,W] is zeroed, then grad_output [N,C,Ho,Wo] is added at the indices. */
+int ft_maxpool2d_forward(const ft_tensor *input, ft_tensor *output, ft_tensor *indices, int kH,
+                         int kW, int sH, int sW, int padH, int padW);
+int ft_maxpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input,
+                          const ft_tensor *indices);
+
 /* ---- data (core/data_*.c) ------------------------------------------------------- */
 /* DATA-SECTION
  * Images are uint8 [N,C,H,W] (CIFAR, SVHN: [N,3,32,32]) with int64 0-based labels [N];

@@ -8,10 +8,7 @@
 -- opt: depth 152, nClasses 1000, shortcut 'B' | 'C' (projection everywhere),
 --   pL | deathRate, deathMode, stochastic, gate, testScaling, generator, convInit
 --   (as models/resnet_cifar.lua). Input: [N, 3, 224, 224].
-local fathom = require 'fathom'
 local nn = require 'fathom.nn'
-local class = require 'fathom.class'
-local Module = require 'fathom.nn.Module'
 local schedule = require 'fathom.schedule'
 local cifar = require 'models.resnet_cifar'
 
@@ -22,67 +19,6 @@ local CFG = {
   [50] = { 'bottleneck', { 3, 4, 6, 3 } }, [101] = { 'bottleneck', { 3, 4, 23, 3 } },
   [152] = { 'bottleneck', { 3, 8, 36, 3 } },
 }
-
--- k x k max pooling, stride s, padding pad, in plain LuaJIT loops: the fallback when the
--- nn library has no SpatialMaxPooling (the stem's pooling is a tiny share of the work).
-local MaxPool = class('nn.StemMaxPooling', Module)
-function MaxPool:__init(k, s, pad) Module.__init(self) self.k, self.s, self.pad = k, s, pad end
-function MaxPool:updateOutput(x)
-  x = self:checkInput(x, 4, '[N, C, H, W]')
-  local N, Cc, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
-  local k, s, pad = self.k, self.s, self.pad
-  local Ho, Wo = math.floor((H + 2 * pad - k) / s) + 1, math.floor((W + 2 * pad - k) / s) + 1
-  local out = self:buffer('output', x):resize(N, Cc, Ho, Wo)
-  self.argmax = self.argmax or fathom.LongTensor()
-  self.argmax:resize(N, Cc, Ho, Wo)
-  local xp, op, ap = x:data(), out:data(), self.argmax:data()
-  for plane = 0, N * Cc - 1 do
-    local xb, ob = plane * H * W, plane * Ho * Wo
-    for i = 0, Ho - 1 do
-      for j = 0, Wo - 1 do
-        local best, arg = -math.huge, -1
-        for di = 0, k - 1 do
-          local r = i * s - pad + di
-          if r >= 0 and r < H then
-            for dj = 0, k - 1 do
-              local c = j * s - pad + dj
-              if c >= 0 and c < W and xp[xb + r * W + c] > best then
-                best, arg = xp[xb + r * W + c], r * W + c
-              end
-            end
-          end
-        end
-        op[ob + i * Wo + j] = best
-        ap[ob + i * Wo + j] = arg
-      end
-    end
-  end
-  return out
-end
-function MaxPool:updateGradInput(x, g)
-  local gi = self:buffer('gradInput', x):resizeAs(x):zero()
-  g = g:contiguous()
-  local N, Cc, H, W = x:size(1), x:size(2), x:size(3), x:size(4)
-  local HWo = g:size(3) * g:size(4)
-  local gp, ip, ap = g:data(), gi:data(), self.argmax:data()
-  for plane = 0, N * Cc - 1 do
-    for o = 0, HWo - 1 do
-      local at = ap[plane * HWo + o]
-      ip[plane * H * W + at] = ip[plane * H * W + at] + gp[plane * HWo + o]
-    end
-  end
-  return gi
-end
-function MaxPool:__tostring()
-  return ('nn.SpatialMaxPooling(%dx%d, %d,%d, %d,%d)'):format(self.k, self.k, self.s, self.s,
-    self.pad, self.pad)
-end
-
-local function max_pool()
-  local ok, Max = pcall(function() return nn.SpatialMaxPooling end)
-  if ok and Max then return Max(3, 3, 2, 2, 1, 1) end
-  return MaxPool(3, 2, 1)
-end
 
 -- The block kind and the number of blocks per stage for a depth.
 function M.config(depth)
@@ -110,7 +46,7 @@ function M.createModel(opt)
   model:add(cifar.noBias(nn.SpatialConvolution(3, 64, 7, 7, 2, 2, 3, 3)))
   model:add(nn.SpatialBatchNormalization(64))
   model:add(nn.ReLU(true))
-  model:add(max_pool())
+  model:add(nn.SpatialMaxPooling(3, 3, 2, 2, 1, 1))
   local blocks, cin, l = {}, 64, 0
   for stage, planes in ipairs({ 64, 128, 256, 512 }) do
     for i = 1, counts[stage] do
