@@ -5,21 +5,12 @@
 local fathom = require 'fathom'
 local nn = require 'fathom.nn'
 local J = require 'jacobian'
+local check = require 'check'
+local maxdiff, expect_error = check.maxdiff, check.expect_error
 
 local TOL = 1e-5
 local unpack = table.unpack or unpack
 
-local function maxdiff(a, b) return (a:double() - b:double()):abs():max() end
-
--- fn must raise an error whose message contains every string in `parts`.
-local function expect_error(fn, parts)
-  local ok, msg = pcall(fn)
-  assert.is_false(ok, 'expected an error')
-  msg = tostring(msg)
-  for _, p in ipairs(parts) do
-    assert.is_truthy(msg:find(p, 1, true), ('error %q should mention %q'):format(msg, p))
-  end
-end
 
 -- Jacobians of the input and of every parameter of module m (float64).
 local function check_jacobians(m, x, tol)
