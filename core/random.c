@@ -79,18 +79,35 @@ static inline void put(ft_tensor *t, void *p, int64_t off, double v) {
 
 typedef enum { DIST_UNIFORM, DIST_NORMAL, DIST_BERNOULLI } dist_t;
 
-static double draw(uint64_t seed, uint64_t base, int64_t k, dist_t dist, double a, double b) {
-  if (dist == DIST_NORMAL) { /* Box-Muller; element pairs share one block of 4 values */
-    uint64_t j = base + 4 * (uint64_t)(k / 2);
-    double u1 = u53(stream_u32(seed, j), stream_u32(seed, j + 1));
-    double u2 = u53(stream_u32(seed, j + 2), stream_u32(seed, j + 3));
+/* Stream values j..j+3 into v: one Philox block when j is a multiple of 4, else the two
+ * blocks the span touches (calling stream_u32 four times would compute four). */
+static inline void stream_u32x4(uint64_t seed, uint64_t j, uint32_t v[4]) {
+  uint32_t blk[8];
+  unsigned o = (unsigned)(j & 3);
+  philox(seed, j >> 2, blk);
+  if (o) philox(seed, (j >> 2) + 1, blk + 4);
+  for (int i = 0; i < 4; i++) v[i] = blk[o + i];
+}
+
+/* Elements 2q and 2q+1 of a fill, from stream values j = base+4q .. j+3. Normal:
+ * Box-Muller, one pair of uniforms gives both (cos, sin). Uniform/Bernoulli: element k
+ * uses values base+2k, base+2k+1, so a pair of elements again reads j..j+3. */
+static inline void draw_pair(uint64_t seed, uint64_t j, dist_t dist, double a, double b,
+                             double z[2]) {
+  uint32_t v[4];
+  stream_u32x4(seed, j, v);
+  double u1 = u53(v[0], v[1]), u2 = u53(v[2], v[3]);
+  if (dist == DIST_NORMAL) {
     double r = sqrt(-2.0 * log(1.0 - u1));
-    return a + b * r * ((k & 1) ? sin(2 * M_PI * u2) : cos(2 * M_PI * u2));
+    z[0] = a + b * r * cos(2 * M_PI * u2);
+    z[1] = a + b * r * sin(2 * M_PI * u2);
+  } else if (dist == DIST_UNIFORM) {
+    z[0] = a + (b - a) * u1;
+    z[1] = a + (b - a) * u2;
+  } else {
+    z[0] = u1 < a ? 1.0 : 0.0;
+    z[1] = u2 < a ? 1.0 : 0.0;
   }
-  uint64_t j = base + 2 * (uint64_t)k;
-  double u = u53(stream_u32(seed, j), stream_u32(seed, j + 1));
-  if (dist == DIST_UNIFORM) return a + (b - a) * u;
-  return u < a ? 1.0 : 0.0;
 }
 
 static int fill(const char *fn, ft_generator *g, ft_tensor *t, dist_t dist, double a, double b) {
@@ -99,14 +116,23 @@ static int fill(const char *fn, ft_generator *g, ft_tensor *t, dist_t dist, doub
   uint64_t base = g->counter, seed = g->seed;
   g->counter += dist == DIST_NORMAL ? 4 * (uint64_t)((n + 1) / 2) : 2 * (uint64_t)n;
   void *p = ft_data(t);
+  double z[2];
   if (ft_is_contiguous(t)) {
-#pragma omp parallel for if (n > 16384) schedule(static)
-    for (int64_t k = 0; k < n; k++) put(t, p, k, draw(seed, base, k, dist, a, b));
+    const int64_t pairs = (n + 1) / 2;
+#pragma omp parallel for if (n > 16384) schedule(static) private(z)
+    for (int64_t q = 0; q < pairs; q++) {
+      draw_pair(seed, base + 4 * (uint64_t)q, dist, a, b, z);
+      put(t, p, 2 * q, z[0]);
+      if (2 * q + 1 < n) put(t, p, 2 * q + 1, z[1]);
+    }
     return FT_OK;
   }
   ft_iter it;
   ft_iter_init(&it, t);
-  for (int64_t k = 0; k < n; k++, ft_iter_next(&it)) put(t, p, it.offset, draw(seed, base, k, dist, a, b));
+  for (int64_t k = 0; k < n; k++, ft_iter_next(&it)) {
+    if (!(k & 1)) draw_pair(seed, base + 2 * (uint64_t)k, dist, a, b, z);
+    put(t, p, it.offset, z[k & 1]);
+  }
   return FT_OK;
 }
 

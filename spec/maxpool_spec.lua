@@ -7,18 +7,8 @@ local fathom = require 'fathom'
 local nn = require 'fathom.nn'
 local F = require 'fathom.ffi'
 local J = require 'jacobian'
-
-local function maxdiff(a, b) return (a:double() - b:double()):abs():max() end
-
--- fn must raise an error whose message contains every string in `parts`.
-local function expect_error(fn, parts)
-  local ok, msg = pcall(fn)
-  assert.is_false(ok, 'expected an error')
-  msg = tostring(msg)
-  for _, p in ipairs(parts) do
-    assert.is_truthy(msg:find(p, 1, true), ('error %q should mention %q'):format(msg, p))
-  end
-end
+local check = require 'check'
+local maxdiff, expect_error = check.maxdiff, check.expect_error
 
 -- Distinct values in [-2, 2] (a scaled random permutation): every window has a unique
 -- maximum, so max pooling is differentiable there and the argmax is unambiguous.
