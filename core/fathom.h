@@ -161,7 +161,8 @@ int ft_mt_randperm(ft_mt19937 *m, ft_tensor *t);
 
 /* ---- nn kernels (core/nn_*.c) ------------------------------------------------------ */
 /* NN-SECTION
- * All kernels: float32 or float64 (one dtype per call), CPU, contiguous NCHW tensors.
+ * All kernels: float32 or float64 (one dtype per call), contiguous NCHW tensors, on the CPU
+ * or (CUDA builds) the GPU: each entry point dispatches on its input's device.
  * Outputs are sized by the caller (Lua resizes module buffers); kernels check every
  * shape. backward_* of parameters ACCUMULATE `scale * gradient` (Torch7's
  * accGradParameters); gradients of inputs are OVERWRITTEN. */
@@ -386,7 +387,8 @@ int64_t ft_loader_failures(const ft_loader *l, char *msg, int64_t cap);
  * Parameters, gradients and running statistics are the caller's tensors, read through
  * the pointers below at every call (so they may be re-pointed between calls); the
  * block owns only the activations its backward needs (ft_resblock_release frees them).
- * All tensors: CPU, contiguous, one float dtype. Index i of the arrays: 0..2 the
+ * All tensors: on the input's device (row_gate: always a CPU uint8 tensor), contiguous,
+ * one float dtype. Index i of the arrays: 0..2 the
  * branch's conv/BN stages (2 only for bottleneck), 3 the projection shortcut; unused
  * entries NULL. Convolutions have no bias (each feeds a BN). */
 typedef enum { FT_BLOCK_BASIC = 0, FT_BLOCK_BOTTLENECK = 1 } ft_block_kind;

@@ -9,6 +9,10 @@
  * Memory: the block owns what backward needs (conv outputs h_i, BN+ReLU outputs a_i,
  * the gathered rows, the projection's conv output); the temporaries of forward and
  * backward live in one thread-local workspace shared by every block.
+ * Devices: every tensor of a call lives on the input's device (CPU or CUDA) except
+ * row_gate, which stays a CPU uint8 tensor (the gates are drawn on the host). The
+ * branch runs through the public kernels, which dispatch by themselves; the loops
+ * written here have CUDA twins (core/cuda_resblock.cu) picked by RB_RUN.
  * float32/float64 from one source (see nn_common.h). */
 #ifndef FT_REAL
 #include "nn_common.h"
@@ -32,15 +36,16 @@ typedef struct {
   int64_t cap;    /* elements allocated */
 } rb_buf;
 
-static int buf_shape(rb_buf *b, int dtype, int ndim, const int64_t *size) {
+/* device: the call's input's (the shared ws[] buffers may meet both devices). */
+static int buf_shape(rb_buf *b, int dtype, int device, int ndim, const int64_t *size) {
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= size[d];
-  if (!b->t || b->t->dtype != dtype || b->cap < n) {
+  if (!b->t || b->t->dtype != dtype || b->t->device != device || b->cap < n) {
     ft_tensor_free(b->t);
     b->t = NULL;
     b->cap = 0;
     int64_t cap = n > 0 ? n : 1;
-    FT_TRY(ft_tensor_new(&b->t, dtype, FT_CPU, 1, &cap));
+    FT_TRY(ft_tensor_new(&b->t, dtype, device, 1, &cap));
     b->cap = cap;
   }
   ft_tensor *t = b->t;
@@ -70,7 +75,7 @@ typedef struct {
   rb_buf mean[4], invstd[4];
   int64_t *idx, idx_cap;  /* row mode: kept sample indices, ascending, then for each    */
                           /* sample its row in the sub-batch or -1 (2 x idx_cap entries) */
-  int valid, dtype, bn_train, ran_branch, rows;
+  int valid, dtype, device, bn_train, ran_branch, rows;
   int64_t k;              /* samples through the branch                                 */
   double s;               /* branch scale used                                          */
   int64_t in_size[4];
@@ -126,21 +131,36 @@ static int stage_fail(const char *fn, const char *what) {
 
 static const char *stage_name[4] = {"conv/BN 1", "conv/BN 2", "conv/BN 3", "projection"};
 
-/* A per-channel vector of c elements, in the call's dtype. */
+/* An operand: on `device` (the input's), float, of the call's dtype (-1: any float),
+ * contiguous -- ft_nn_check without its CPU requirement. */
+static int rb_check(const char *fn, const char *name, const ft_tensor *t, int dtype, int device) {
+  FT_TRY(ft_check_device(fn, name, t, device));
+  FT_TRY(ft_check_float(fn, name, t));
+  if (dtype >= 0 && t->dtype != dtype)
+    return ft_fail("%s: %s is %s but the input is %s (one dtype per call)", fn, name,
+                   ft_dtype_name(t->dtype), ft_dtype_name(dtype));
+  return ft_check_contiguous(fn, name, t);
+}
+
+/* A per-channel vector of c elements, in the call's dtype, on its device. */
 static int check_vec(const char *fn, const char *what, int i, const ft_tensor *t, int dtype,
-                     int64_t c) {
-  char name[64];
+                     int device, int64_t c) {
+  char name[64], buf[128];
   snprintf(name, sizeof name, "%s[%d]", what, i);
   if (!t) return ft_fail("%s: %s (%s) is NULL", fn, name, stage_name[i]);
-  return ft_nn_check_vec(fn, name, t, dtype, c);
+  FT_TRY(rb_check(fn, name, t, dtype, device));
+  if (t->ndim != 1 || t->size[0] != c)
+    return ft_fail("%s: %s must be a vector of %lld elements (got %s)", fn, name,
+                   (long long)c, ft_shape_str(t, buf, sizeof buf));
+  return FT_OK;
 }
 
 static int check_weight(const char *fn, const char *what, int i, const ft_tensor *w, int dtype,
-                        int64_t cin, int k, int64_t cout_expect) {
+                        int device, int64_t cin, int k, int64_t cout_expect) {
   char name[64], buf[96];
   snprintf(name, sizeof name, "%s[%d]", what, i);
   if (!w) return ft_fail("%s: %s (%s) is NULL", fn, name, stage_name[i]);
-  FT_TRY(ft_nn_check(fn, name, w, dtype));
+  FT_TRY(rb_check(fn, name, w, dtype, device));
   if (w->ndim != 4 || w->size[1] != cin || w->size[2] != k || w->size[3] != k ||
       (cout_expect > 0 && w->size[0] != cout_expect) || w->size[0] < 1)
     return ft_fail("%s: %s (%s) must be [%s,%lld,%d,%d] (got %s)", fn, name, stage_name[i],
@@ -150,18 +170,18 @@ static int check_weight(const char *fn, const char *what, int i, const ft_tensor
 }
 
 /* Conv/BN stage i's parameters (and gradients when grads): cin in, returns its width. */
-static int check_stage(const char *fn, const ft_resblock *b, int i, int dtype, int64_t cin, int k,
-                       int64_t cout_expect, int grads, int64_t *cout) {
-  FT_TRY(check_weight(fn, "conv_weight", i, b->conv_weight[i], dtype, cin, k, cout_expect));
+static int check_stage(const char *fn, const ft_resblock *b, int i, int dtype, int dev,
+                       int64_t cin, int k, int64_t cout_expect, int grads, int64_t *cout) {
+  FT_TRY(check_weight(fn, "conv_weight", i, b->conv_weight[i], dtype, dev, cin, k, cout_expect));
   int64_t c = b->conv_weight[i]->size[0];
-  FT_TRY(check_vec(fn, "bn_weight", i, b->bn_weight[i], dtype, c));
-  FT_TRY(check_vec(fn, "bn_bias", i, b->bn_bias[i], dtype, c));
-  FT_TRY(check_vec(fn, "running_mean", i, b->running_mean[i], dtype, c));
-  FT_TRY(check_vec(fn, "running_var", i, b->running_var[i], dtype, c));
+  FT_TRY(check_vec(fn, "bn_weight", i, b->bn_weight[i], dtype, dev, c));
+  FT_TRY(check_vec(fn, "bn_bias", i, b->bn_bias[i], dtype, dev, c));
+  FT_TRY(check_vec(fn, "running_mean", i, b->running_mean[i], dtype, dev, c));
+  FT_TRY(check_vec(fn, "running_var", i, b->running_var[i], dtype, dev, c));
   if (grads) {
-    FT_TRY(check_weight(fn, "grad_conv_weight", i, b->grad_conv_weight[i], dtype, cin, k, c));
-    FT_TRY(check_vec(fn, "grad_bn_weight", i, b->grad_bn_weight[i], dtype, c));
-    FT_TRY(check_vec(fn, "grad_bn_bias", i, b->grad_bn_bias[i], dtype, c));
+    FT_TRY(check_weight(fn, "grad_conv_weight", i, b->grad_conv_weight[i], dtype, dev, cin, k, c));
+    FT_TRY(check_vec(fn, "grad_bn_weight", i, b->grad_bn_weight[i], dtype, dev, c));
+    FT_TRY(check_vec(fn, "grad_bn_bias", i, b->grad_bn_bias[i], dtype, dev, c));
   }
   *cout = c;
   return FT_OK;
@@ -191,9 +211,13 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
     return ft_fail("%s: bn_momentum must be in [0, 1] (got %g)", fn, b->bn_momentum);
   if (b->force_gate < -1 || b->force_gate > 2)
     return ft_fail("%s: force_gate must be -1, 0, 1 or 2 (got %d)", fn, b->force_gate);
-  FT_TRY(ft_nn_check(fn, "input", input, -1));
-  int dtype = input->dtype;
-  FT_TRY(ft_nn_check(fn, "output", output, dtype));
+  FT_TRY(ft_check_tensor(fn, "input", input));
+  int dtype = input->dtype, dev = input->device;
+#ifndef FT_WITH_CUDA
+  if (dev == FT_CUDA) return ft_no_cuda(fn);
+#endif
+  FT_TRY(rb_check(fn, "input", input, -1, dev));
+  FT_TRY(rb_check(fn, "output", output, dtype, dev));
   if (output->storage == input->storage)
     return ft_fail("%s: output must not share memory with input", fn);
   if (input->ndim != 4 || input->size[0] < 1)
@@ -203,7 +227,7 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
   int64_t c = Ci, Ho = H, Wo = W;
   for (int i = 0; i < n_stages(b); i++) {
     conv_cfg cf = stage_cfg(b, i);
-    FT_TRY(check_stage(fn, b, i, dtype, c, cf.k, -1, grads, &c));
+    FT_TRY(check_stage(fn, b, i, dtype, dev, c, cf.k, -1, grads, &c));
     Ho = conv_out(Ho, cf);
     Wo = conv_out(Wo, cf);
   }
@@ -237,7 +261,7 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
   }
   case FT_SHORTCUT_PROJECT: {
     int64_t cp;
-    FT_TRY(check_stage(fn, b, 3, dtype, Ci, 1, Co, grads, &cp));
+    FT_TRY(check_stage(fn, b, 3, dtype, dev, Ci, 1, Co, grads, &cp));
     break;
   }
   }
@@ -257,11 +281,22 @@ static int ensure_saved(const char *fn, ft_resblock *b) {
 #define RB_DISPATCH(dtype, name, ...) \
   do { if ((dtype) == FT_FLOAT32) name##_f32(__VA_ARGS__); else name##_f64(__VA_ARGS__); } while (0)
 
+/* One of the hand-written loops on the tensors' device: its CUDA twin (cuda_resblock.cu,
+ * same arguments after the dtype; index arrays stay on the host and are uploaded by the
+ * call) or the typed host loop below, exactly as without CUDA. */
+#ifdef FT_WITH_CUDA
+#define RB_RUN(dev, cuda_call, dtype, name, ...)                                   \
+  do { if ((dev) == FT_CUDA) { FT_TRY(cuda_call); }                                \
+       else RB_DISPATCH(dtype, name, __VA_ARGS__); } while (0)
+#else
+#define RB_RUN(dev, cuda_call, dtype, name, ...) RB_DISPATCH(dtype, name, __VA_ARGS__)
+#endif
+
 /* ---- forward ------------------------------------------------------------------------- */
 /* f(x) for x [k,Ci,H,W] into y [k,Co,Ho,Wo]; keeps h_i, a_i in sv. */
 static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft_tensor *x,
                           ft_tensor *y, int bn_train) {
-  int ns = n_stages(b), dtype = x->dtype;
+  int ns = n_stages(b), dtype = x->dtype, dev = x->device;
   const ft_tensor *in = x;
   int64_t sz[4] = {x->size[0], 0, x->size[2], x->size[3]};
   for (int i = 0; i < ns; i++) {
@@ -269,15 +304,15 @@ static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft
     sz[1] = b->conv_weight[i]->size[0];
     sz[2] = conv_out(sz[2], cf);
     sz[3] = conv_out(sz[3], cf);
-    FT_TRY(buf_shape(&sv->h[i], dtype, 4, sz));
-    FT_TRY(buf_shape(&sv->mean[i], dtype, 1, &sz[1]));
-    FT_TRY(buf_shape(&sv->invstd[i], dtype, 1, &sz[1]));
+    FT_TRY(buf_shape(&sv->h[i], dtype, dev, 4, sz));
+    FT_TRY(buf_shape(&sv->mean[i], dtype, dev, 1, &sz[1]));
+    FT_TRY(buf_shape(&sv->invstd[i], dtype, dev, 1, &sz[1]));
     RB_CALL(fn, stage_name[i], ft_conv2d_forward(in, sv->h[i].t, b->conv_weight[i], NULL,
                                                  cf.stride, cf.stride, cf.pad, cf.pad));
     int last = i == ns - 1;
     ft_tensor *bn_out = y;
     if (!last) {
-      FT_TRY(buf_shape(&sv->a[i], dtype, 4, sz));
+      FT_TRY(buf_shape(&sv->a[i], dtype, dev, 4, sz));
       bn_out = sv->a[i].t;
     }
     RB_CALL(fn, stage_name[i],
@@ -294,22 +329,22 @@ static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft
 static int shortcut_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft_tensor *x,
                             const ft_tensor *out, int bn_train, const ft_tensor **sc,
                             int64_t *csc) {
-  int dtype = x->dtype;
+  int dtype = x->dtype, dev = x->device;
   int64_t sz[4] = {x->size[0], x->size[1], out->size[2], out->size[3]};
   *sc = x;
   *csc = x->size[1];
   if ((b->shortcut == FT_SHORTCUT_AVG || b->shortcut == FT_SHORTCUT_SUBSAMPLE) && b->stride > 1) {
     int k = b->shortcut == FT_SHORTCUT_AVG ? b->stride : 1;
-    FT_TRY(buf_shape(&ws[WS_C], dtype, 4, sz));
+    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
     RB_CALL(fn, "shortcut pooling",
             ft_avgpool2d_forward(x, ws[WS_C].t, k, k, b->stride, b->stride));
     *sc = ws[WS_C].t;
   } else if (b->shortcut == FT_SHORTCUT_PROJECT) {
     sz[1] = out->size[1];
-    FT_TRY(buf_shape(&sv->hp, dtype, 4, sz));
-    FT_TRY(buf_shape(&ws[WS_C], dtype, 4, sz));
-    FT_TRY(buf_shape(&sv->mean[3], dtype, 1, &sz[1]));
-    FT_TRY(buf_shape(&sv->invstd[3], dtype, 1, &sz[1]));
+    FT_TRY(buf_shape(&sv->hp, dtype, dev, 4, sz));
+    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
+    FT_TRY(buf_shape(&sv->mean[3], dtype, dev, 1, &sz[1]));
+    FT_TRY(buf_shape(&sv->invstd[3], dtype, dev, 1, &sz[1]));
     RB_CALL(fn, stage_name[3], ft_conv2d_forward(x, sv->hp.t, b->conv_weight[3], NULL,
                                                  b->stride, b->stride, 0, 0));
     RB_CALL(fn, stage_name[3],
@@ -377,7 +412,7 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   FT_TRY(check_block(fn, b, input, output, 0));
   FT_TRY(ensure_saved(fn, b));
   rb_saved *sv = b->saved;
-  int dtype = input->dtype, bn_train = training && !b->bn_frozen;
+  int dtype = input->dtype, dev = input->device, bn_train = training && !b->bn_frozen;
   int64_t N = input->size[0], Co = output->size[1];
   int64_t HWo = output->size[2] * output->size[3];
   sv->valid = 0;
@@ -395,10 +430,15 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   } else if (k > 0) {
     int64_t xs[4] = {k, input->size[1], input->size[2], input->size[3]};
     int64_t ys[4] = {k, Co, output->size[2], output->size[3]};
-    FT_TRY(buf_shape(&sv->xk, dtype, 4, xs));
-    gather_rows(ft_data(sv->xk.t), ft_data(input), sv->idx, k,
-                (size_t)(ft_numel(input) / N) * ft_dtype_size(dtype));
-    FT_TRY(buf_shape(&ws[WS_H], dtype, 4, ys));
+    size_t row_bytes = (size_t)(ft_numel(input) / N) * ft_dtype_size(dtype);
+    FT_TRY(buf_shape(&sv->xk, dtype, dev, 4, xs));
+#ifdef FT_WITH_CUDA
+    if (dev == FT_CUDA)
+      FT_TRY(ft_cuda_rb_gather_rows(ft_data(sv->xk.t), ft_data(input), sv->idx, k, row_bytes));
+    else
+#endif
+      gather_rows(ft_data(sv->xk.t), ft_data(input), sv->idx, k, row_bytes);
+    FT_TRY(buf_shape(&ws[WS_H], dtype, dev, 4, ys));
     FT_TRY(branch_forward(fn, b, sv, sv->xk.t, ws[WS_H].t, bn_train));
   } else if (b->release_skipped) {
     saved_free_branch(sv);
@@ -409,11 +449,15 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   FT_TRY(shortcut_forward(fn, b, sv, input, output, bn_train, &sc, &csc));
 
   if (!sv->rows)
-    RB_DISPATCH(dtype, combine, ft_data(output), y ? ft_data(y) : NULL, NULL, s, ft_data(sc), N,
-                Co, csc, HWo);
+    RB_RUN(dev, ft_cuda_rb_combine(dtype, ft_data(output), y ? ft_data(y) : NULL, NULL, s,
+                                   ft_data(sc), N, Co, csc, HWo),
+           dtype, combine, ft_data(output), y ? ft_data(y) : NULL, NULL, s, ft_data(sc), N,
+           Co, csc, HWo);
   else /* the kept rows' branch output sits in WS_H, row idx[N + n] for sample n */
-    RB_DISPATCH(dtype, combine, ft_data(output), ft_data(ws[WS_H].t), sv->idx + N, s,
-                ft_data(sc), N, Co, csc, HWo);
+    RB_RUN(dev, ft_cuda_rb_combine(dtype, ft_data(output), ft_data(ws[WS_H].t), sv->idx + N, s,
+                                   ft_data(sc), N, Co, csc, HWo),
+           dtype, combine, ft_data(output), ft_data(ws[WS_H].t), sv->idx + N, s,
+           ft_data(sc), N, Co, csc, HWo);
 
   b->gate = k > 0;
   b->n_kept = k;
@@ -423,6 +467,7 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   sv->ran_branch = k > 0;
   sv->bn_train = bn_train;
   sv->dtype = dtype;
+  sv->device = dev;
   for (int d = 0; d < 4; d++) sv->in_size[d] = input->size[d];
   sv->valid = 1;
   return FT_OK;
@@ -433,11 +478,11 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
  * gx [k,Ci,H,W] or NULL. Uses ws[ga] and ws[WS_H] in turn. */
 static int branch_backward(const char *fn, ft_resblock *b, rb_saved *sv, const ft_tensor *x,
                            int ga, ft_tensor *gx, int grads, double scale) {
-  int ns = n_stages(b), dtype = x->dtype;
+  int ns = n_stages(b), dtype = x->dtype, dev = x->device;
   for (int i = ns - 1; i >= 0; i--) {
     conv_cfg cf = stage_cfg(b, i);
     const ft_tensor *h = sv->h[i].t;
-    FT_TRY(buf_shape(&ws[WS_H], dtype, 4, h->size));
+    FT_TRY(buf_shape(&ws[WS_H], dtype, dev, 4, h->size));
     RB_CALL(fn, stage_name[i],
             ft_batchnorm_backward(h, ws[ga].t, ws[WS_H].t, b->bn_weight[i],
                                   grads ? b->grad_bn_weight[i] : NULL,
@@ -450,7 +495,7 @@ static int branch_backward(const char *fn, ft_resblock *b, rb_saved *sv, const f
               ft_conv2d_backward_weight(cin, ws[WS_H].t, b->grad_conv_weight[i], NULL, cf.stride,
                                         cf.stride, cf.pad, cf.pad, scale));
     if (i > 0) {
-      FT_TRY(buf_shape(&ws[ga], dtype, 4, cin->size));
+      FT_TRY(buf_shape(&ws[ga], dtype, dev, 4, cin->size));
       RB_CALL(fn, stage_name[i], ft_conv2d_backward_input(ws[WS_H].t, ws[ga].t, b->conv_weight[i],
                                                           cf.stride, cf.stride, cf.pad, cf.pad));
     } else if (gx) {
@@ -465,11 +510,11 @@ static int branch_backward(const char *fn, ft_resblock *b, rb_saved *sv, const f
  * (overwritten; NULL: only the projection's parameter gradients). Uses ws[WS_C]. */
 static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const ft_tensor *input,
                              const ft_tensor *G, ft_tensor *grad_input, int grads, double scale) {
-  int dtype = input->dtype;
+  int dtype = input->dtype, dev = input->device;
   int64_t N = input->size[0], Ci = input->size[1], Co = G->size[1];
   if (b->shortcut == FT_SHORTCUT_PROJECT) {
     if (!grad_input && !grads) return FT_OK;
-    FT_TRY(buf_shape(&ws[WS_C], dtype, 4, G->size));
+    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, G->size));
     RB_CALL(fn, stage_name[3],
             ft_batchnorm_backward(sv->hp.t, G, ws[WS_C].t, b->bn_weight[3],
                                   grads ? b->grad_bn_weight[3] : NULL,
@@ -487,7 +532,10 @@ static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const
   if (!grad_input) return FT_OK;
   int pooled = b->stride > 1; /* identity and stride-1 pooling shortcuts do not pool */
   if (!pooled && Co == Ci) {
-    memcpy(ft_data(grad_input), ft_data(G), (size_t)ft_numel(G) * ft_dtype_size(dtype));
+    if (dev == FT_CUDA) /* both contiguous, one shape: a device-to-device copy */
+      RB_CALL(fn, "identity shortcut", ft_copy(grad_input, G));
+    else
+      memcpy(ft_data(grad_input), ft_data(G), (size_t)ft_numel(G) * ft_dtype_size(dtype));
     return FT_OK;
   }
   if (!pooled) {
@@ -497,7 +545,7 @@ static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const
   const ft_tensor *gp = G;
   if (Co > Ci) {
     int64_t sz[4] = {N, Ci, G->size[2], G->size[3]};
-    FT_TRY(buf_shape(&ws[WS_C], dtype, 4, sz));
+    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
     RB_CALL(fn, "shortcut padding", ft_channel_pad_backward(G, ws[WS_C].t));
     gp = ws[WS_C].t;
   }
@@ -515,16 +563,19 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   FT_TRY(check_block(fn, b, input, output, param_grads));
   rb_saved *sv = b->saved;
   if (!sv || !sv->valid) return ft_fail("%s: no forward to go back through", fn);
-  int dtype = input->dtype;
+  int dtype = input->dtype, dev = input->device;
   if (sv->dtype != dtype || memcmp(sv->in_size, input->size, sizeof sv->in_size))
     return ft_fail("%s: input %s %s differs from the last forward's (%lldx%lldx%lldx%lld %s)", fn,
                    ft_shape_str(input, b1, sizeof b1), ft_dtype_name(dtype),
                    (long long)sv->in_size[0], (long long)sv->in_size[1],
                    (long long)sv->in_size[2], (long long)sv->in_size[3], ft_dtype_name(sv->dtype));
-  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, dtype));
+  if (sv->device != dev)
+    return ft_fail("%s: input is on the %s but the last forward ran on the %s", fn,
+                   dev == FT_CUDA ? "GPU" : "CPU", sv->device == FT_CUDA ? "GPU" : "CPU");
+  FT_TRY(rb_check(fn, "grad_output", grad_output, dtype, dev));
   FT_TRY(ft_check_same_shape(fn, "output", output, "grad_output", grad_output));
   if (grad_input) {
-    FT_TRY(ft_nn_check(fn, "grad_input", grad_input, dtype));
+    FT_TRY(rb_check(fn, "grad_input", grad_input, dtype, dev));
     FT_TRY(ft_check_same_shape(fn, "input", input, "grad_input", grad_input));
     if (grad_input->storage == grad_output->storage || grad_input->storage == output->storage)
       return ft_fail("%s: grad_input must not share memory with grad_output or output", fn);
@@ -534,14 +585,18 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   /* a closed block with an identity shortcut is just its final ReLU */
   if (!sv->ran_branch && b->shortcut == FT_SHORTCUT_IDENTITY) {
     if (grad_input)
-      RB_DISPATCH(dtype, relu_mask, ft_data(grad_input), ft_data(grad_output), ft_data(output),
-                  ft_numel(output));
+      RB_RUN(dev, ft_cuda_rb_relu_mask(dtype, ft_data(grad_input), ft_data(grad_output),
+                                       ft_data(output), ft_numel(output)),
+             dtype, relu_mask, ft_data(grad_input), ft_data(grad_output), ft_data(output),
+             ft_numel(output));
     return FT_OK;
   }
   /* the gradient at the sum: through the final ReLU */
-  FT_TRY(buf_shape(&ws[WS_G], dtype, 4, output->size));
-  RB_DISPATCH(dtype, relu_mask, ft_data(ws[WS_G].t), ft_data(grad_output), ft_data(output),
-              ft_numel(output));
+  FT_TRY(buf_shape(&ws[WS_G], dtype, dev, 4, output->size));
+  RB_RUN(dev, ft_cuda_rb_relu_mask(dtype, ft_data(ws[WS_G].t), ft_data(grad_output),
+                                   ft_data(output), ft_numel(output)),
+         dtype, relu_mask, ft_data(ws[WS_G].t), ft_data(grad_output), ft_data(output),
+         ft_numel(output));
   FT_TRY(shortcut_backward(fn, b, sv, input, ws[WS_G].t, grad_input, param_grads, scale));
   if (!sv->ran_branch) return FT_OK;
 
@@ -550,26 +605,32 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   const ft_tensor *x = input;
   if (sv->rows) {
     int64_t sz[4] = {k, output->size[1], output->size[2], output->size[3]};
-    FT_TRY(buf_shape(&ws[WS_R], dtype, 4, sz));
-    RB_DISPATCH(dtype, gather_rows_scaled, ft_data(ws[WS_R].t), ft_data(ws[WS_G].t), sv->idx, k,
-                ft_numel(output) / N, sv->s);
+    FT_TRY(buf_shape(&ws[WS_R], dtype, dev, 4, sz));
+    RB_RUN(dev, ft_cuda_rb_gather_rows_scaled(dtype, ft_data(ws[WS_R].t), ft_data(ws[WS_G].t),
+                                              sv->idx, k, ft_numel(output) / N, sv->s),
+           dtype, gather_rows_scaled, ft_data(ws[WS_R].t), ft_data(ws[WS_G].t), sv->idx, k,
+           ft_numel(output) / N, sv->s);
     ga = WS_R;
     x = sv->xk.t;
   } else if (sv->s != 1.0) {
-    RB_DISPATCH(dtype, scale_inplace, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t));
+    RB_RUN(dev, ft_cuda_rb_scale_inplace(dtype, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t)),
+           dtype, scale_inplace, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t));
   }
   ft_tensor *gx = NULL;
   if (grad_input) {
-    FT_TRY(buf_shape(&ws[WS_C], dtype, 4, x->size));
+    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, x->size));
     gx = ws[WS_C].t;
   }
   FT_TRY(branch_backward(fn, b, sv, x, ga, gx, param_grads, scale));
   if (!grad_input) return FT_OK;
   if (sv->rows)
-    RB_DISPATCH(dtype, scatter_add_rows, ft_data(grad_input), ft_data(gx), sv->idx, k,
-                ft_numel(input) / N, 1.0);
+    RB_RUN(dev, ft_cuda_rb_scatter_add_rows(dtype, ft_data(grad_input), ft_data(gx), sv->idx, k,
+                                            ft_numel(input) / N, 1.0),
+           dtype, scatter_add_rows, ft_data(grad_input), ft_data(gx), sv->idx, k,
+           ft_numel(input) / N, 1.0);
   else
-    RB_DISPATCH(dtype, add_inplace, ft_data(grad_input), ft_data(gx), ft_numel(input));
+    RB_RUN(dev, ft_cuda_rb_add_inplace(dtype, ft_data(grad_input), ft_data(gx), ft_numel(input)),
+           dtype, add_inplace, ft_data(grad_input), ft_data(gx), ft_numel(input));
   return FT_OK;
 }
 

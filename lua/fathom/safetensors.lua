@@ -138,7 +138,9 @@ function st.write(path, entries, metadata)
     f:write(u64_le(#header))
     f:write(header)
     for _, e in ipairs(entries) do
-      local t = e[2]:contiguous()
+      local t = e[2]
+      if t:isCuda() then t = t:to(t:dtype()) end -- a GPU tensor: write a host copy
+      t = t:contiguous()
       f:write(ffi.cast('const void *', t:data()), t:nElement() * SIZES[DTYPES[t:dtype()]])
     end
     f:sync_close()

@@ -161,6 +161,23 @@ local function module_generators(model)
   return list
 end
 
+-- Batches come from the loaders as host tensors. A model on the GPU gets each one copied
+-- into a device tensor kept across steps (one allocation, resized only for a shorter
+-- last batch); a CPU model gets the batch itself. Targets stay on the host: the loss and
+-- top-k kernels read host int64 labels.
+local function on_cuda(model)
+  local p = model:parameters()
+  return p ~= nil and p[1] ~= nil and p[1]:isCuda()
+end
+local function input_mover(cuda)
+  if not cuda then return function(x) return x end end
+  local buf
+  return function(x)
+    if not buf then buf = x:cuda() return buf end
+    return buf:resize(x:size()):copy(x)
+  end
+end
+
 local function top1(output, targets)
   local wrong = require('fathom.nn').topkError(output, targets, 1)
   return wrong
@@ -171,9 +188,10 @@ function train.evaluate(model, loader, maxBatches, topk)
   model:evaluate()
   local wrong, wrong5, n = 0, 0, 0
   local topkError = require('fathom.nn').topkError
+  local toModel = input_mover(on_cuda(model))
   for i, inputs, targets in loader:run(1) do
     if maxBatches and i > maxBatches then break end
-    local out = model:forward(inputs)
+    local out = model:forward(toModel(inputs))
     wrong = wrong + topkError(out, targets, 1)
     if topk then wrong5 = wrong5 + topkError(out, targets, topk) end
     n = n + out:size(1)
@@ -206,6 +224,8 @@ function train.fit(cfg)
   local expectedActive = train.applySurvival(blocks, survival, opt)
 
   local params, gradParams = model:getParameters()
+  local cuda = on_cuda(model)
+  local toModel = input_mover(cuda)
   local optimState = { learningRate = opt.LR, learningRateDecay = 0, momentum = opt.momentum,
                        nesterov = opt.nesterov, dampening = 0, weightDecay = opt.weightDecay }
   if opt.momentum == 0 then optimState.nesterov = false end
@@ -217,6 +237,11 @@ function train.fit(cfg)
   if cfg.resume then
     local info, weights, optimTensors = ck.load(dir)
     ck.restore(model, optimState, weights, optimTensors, info)
+    if cuda then -- the checkpoint's optimizer tensors (momentum) are host tensors
+      for k, v in pairs(optimState) do
+        if fathom.isTensor(v) and not v:isCuda() then optimState[k] = v:cuda() end
+      end
+    end
     if info.rng then fathom.setRNGState(info.rng) end
     if info.loader ~= nil and loaders.train.setState then loaders.train:setState(info.loader) end
     for _, g in ipairs(gens) do
@@ -293,6 +318,7 @@ function train.fit(cfg)
       S.iteration = S.iteration + 1
       lr = lrSchedule(epoch, S.iteration, opt)
       optimState.learningRate = lr
+      inputs = toModel(inputs)
       local output = model:forward(inputs)
       local loss = criterion:forward(output, targets)
       if loss ~= loss or loss == math.huge or loss == -math.huge then
@@ -435,11 +461,9 @@ local CIFAR_LIKE = { cifar10 = true, cifar100 = true, svhn = true }
 
 -- Checks that need no data: the backend, the depth.
 function train.validate(opt)
-  if opt.backend == 'cuda' then
-    if not fathom.hasCUDA() then
-      fail('-backend cuda: this Fathom was not built with CUDA (no nvcc/cuDNN found at build time); use -backend cpu')
-    end
-    fail('-backend cuda: the CUDA training path is not available yet; use -backend cpu')
+  if opt.backend == 'cuda' and not fathom.cuda.isAvailable() then
+    -- "this build of Fathom has no CUDA backend" or "no CUDA device available (why)"
+    fail('-backend cuda: %s; use -backend cpu', fathom.cuda.status())
   end
   if CIFAR_LIKE[opt.dataset] and (opt.depth - 2) % 6 ~= 0 then
     fail('-depth %d: CIFAR/SVHN ResNets have depth 6n+2 (20, 32, 44, 56, 110, 1202, ...)', opt.depth)
@@ -484,6 +508,8 @@ function train.setup(opt)
   local model = require(modelName).createModel(mopt)
   if opt.retrain ~= '' and opt.resume == '' then ck.loadWeights(model, opt.retrain) end -- a resume loads its own
   local criterion = require('fathom.nn').CrossEntropyCriterion()
+  -- to the GPU before train.fit's getParameters flattens the parameters
+  if opt.backend == 'cuda' then model:cuda(); criterion:cuda() end
   return { data = d, loaders = loaders, model = model, criterion = criterion }
 end
 

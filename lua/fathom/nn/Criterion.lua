@@ -31,6 +31,9 @@ function Criterion:type(name)
 end
 function Criterion:float() return self:type('float') end
 function Criterion:double() return self:type('double') end
+-- To the GPU, as Module:cuda() (criteria also work without it: their buffers follow
+-- the input's type).
+function Criterion:cuda() return self:type('fathom.CudaTensor') end
 
 function Criterion:clearState()
   if fathom.isTensor(self.gradInput) then self.gradInput = fathom.Tensor():type(self.gradInput:type()) end
