@@ -16,19 +16,9 @@
 --   kernels: Fathom's present kernel sequence, each kernel reading its inputs and
 --           writing its outputs once (cuDNN convolutions counted at their tensor sizes,
 --           BN two passes, the block's combine and masks separate).
-local opt = { depth = 110, batch = 128, pL = 0.5, tflops = 67, tf32 = 495, tbs = 3.0 }
-do
-  local i = 1
-  while i <= #arg do
-    local k = arg[i]:match('^%-(.+)$')
-    if not k or opt[k] == nil or not tonumber(arg[i + 1] or '') then
-      io.stderr:write('resnet_flops: unknown or incomplete option ' .. arg[i] .. '\n')
-      os.exit(2)
-    end
-    opt[k] = tonumber(arg[i + 1])
-    i = i + 2
-  end
-end
+package.path = './?.lua;' .. package.path
+local util = require 'bench.util'
+local opt = util.options('resnet_flops', { depth = 110, batch = 128, pL = 0.5, tflops = 67, tf32 = 495, tbs = 3.0 }, arg)
 assert((opt.depth - 2) % 6 == 0, 'depth must be 6n+2')
 
 local N, B4 = opt.batch, 4

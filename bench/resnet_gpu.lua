@@ -11,26 +11,15 @@
 --   luajit bench/resnet_gpu.lua [-depth 110] [-batch 128] [-steps 50] [-warmup 10]
 --       [-pL 0.5] [-tf32 0] [-deterministic 0] [-benchmark 1] [-torch 0] [-seed 1]
 package.path = './?.lua;' .. package.path
+local util = require 'bench.util'
 local fathom = require 'fathom'
 local nn = require 'fathom.nn'
 local optim = require 'fathom.optim'
 local cifar = require 'models.resnet_cifar'
 local cuda = fathom.cuda
 
-local opt = { depth = 110, batch = 128, steps = 50, warmup = 10, pL = 0.5, tf32 = 0, deterministic = 0,
-              benchmark = 1, torch = 0, seed = 1 }
-do
-  local i = 1
-  while i <= #arg do
-    local k = arg[i]:match('^%-(.+)$')
-    if not k or opt[k] == nil or arg[i + 1] == nil then
-      io.stderr:write('resnet_gpu: unknown or incomplete option ' .. arg[i] .. '\n')
-      os.exit(2)
-    end
-    opt[k] = assert(tonumber(arg[i + 1]), arg[i])
-    i = i + 2
-  end
-end
+local opt = util.options('resnet_gpu', { depth = 110, batch = 128, steps = 50, warmup = 10, pL = 0.5, tf32 = 0, deterministic = 0,
+              benchmark = 1, torch = 0, seed = 1 }, arg)
 
 if not cuda.isAvailable() then
   io.stderr:write('resnet_gpu: ' .. cuda.status() .. '\n')
@@ -84,13 +73,7 @@ for s = 1, opt.warmup + opt.steps do
   end
 end
 
-local function median(t)
-  local c = {}
-  for i, v in ipairs(t) do c[i] = v end
-  table.sort(c)
-  local n = #c
-  return n % 2 == 1 and c[(n + 1) / 2] or (c[n / 2] + c[n / 2 + 1]) / 2
-end
+local median = util.median
 
 local p = cuda.getDeviceProperties()
 local L = #runs[1].model.blocks

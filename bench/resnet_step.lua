@@ -7,26 +7,15 @@
 --   luajit bench/resnet_step.lua [-depth 110] [-batch 128] [-threads 2] [-steps 7]
 --                                [-warmup 2] [-pL 0.5] [-gate batch|row] [-seed 1]
 package.path = './?.lua;' .. package.path
+local util = require 'bench.util'
 local fathom = require 'fathom'
 local nn = require 'fathom.nn'
 local optim = require 'fathom.optim'
 local progress = require 'fathom.progress'
 local cifar = require 'models.resnet_cifar'
 
-local opt = { depth = 110, batch = 128, threads = 2, steps = 7, warmup = 2, pL = 0.5,
-              gate = 'batch', seed = 1 }
-do
-  local i = 1
-  while i <= #arg do
-    local k = arg[i]:match('^%-(.+)$')
-    if not k or opt[k] == nil or arg[i + 1] == nil then
-      io.stderr:write('resnet_step: unknown or incomplete option ' .. arg[i] .. '\n')
-      os.exit(2)
-    end
-    opt[k] = type(opt[k]) == 'number' and assert(tonumber(arg[i + 1]), arg[i]) or arg[i + 1]
-    i = i + 2
-  end
-end
+local opt = util.options('resnet_step', { depth = 110, batch = 128, threads = 2, steps = 7, warmup = 2, pL = 0.5,
+              gate = 'batch', seed = 1 }, arg)
 
 fathom.setnumthreads(opt.threads)
 fathom.manualSeed(opt.seed)
@@ -78,13 +67,7 @@ for s = 1, opt.warmup + opt.steps do
   end
 end
 
-local function median(t)
-  local c = {}
-  for i, v in ipairs(t) do c[i] = v end
-  table.sort(c)
-  local n = #c
-  return n % 2 == 1 and c[(n + 1) / 2] or (c[n / 2] + c[n / 2 + 1]) / 2
-end
+local median = util.median
 
 local L = #runs[1].model.blocks
 print(('Fathom ResNet-%d training step, batch %d, %d threads, float32, %d timed steps (after %d warm-up), gate %s')
