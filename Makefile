@@ -5,7 +5,7 @@
 #   make bench      the benchmark programs (see BENCHMARKS.md)
 #   make install    used by luarocks (LUADIR, LIBDIR)
 #   make CUDA=0     CPU-only even where the CUDA toolkit is found; `make info` says what was
-#   make cuda-check compile every core/*.cu (no GPU needed); make bench-gpu: needs a GPU
+#   make cuda-check compile every core/cuda/*.cu (no GPU needed); make bench-gpu: needs a GPU
 
 CC      ?= cc
 LUAJIT  ?= luajit
@@ -18,15 +18,17 @@ override LDLIBS += -Wl,-z,nodelete
 BUILD   := build
 LIB     := $(BUILD)/libfathom.so
 
-SRCS    := $(wildcard core/*.c)
+# One folder per layer: tensor/ (storage, math, BLAS, random, errors), nn/ (kernels and the
+# residual block), data/ (readers, loader), cuda/ (the CUDA twins; stubs.c when CUDA is off).
+SRCS    := $(wildcard core/*/*.c)
 OBJS    := $(SRCS:core/%.c=$(BUILD)/%.o)
-HDRS    := $(wildcard core/*.h)
+HDRS    := $(wildcard core/*.h core/*/*.h)
 
 # OpenBLAS headers live in different places on different distributions.
 OPENBLAS_INC := $(firstword $(wildcard /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/openblas /usr/include/x86_64-linux-gnu))
 override CFLAGS += $(if $(OPENBLAS_INC),-I$(OPENBLAS_INC))
 
-# CUDA backend (core/cuda_*.cu): built when nvcc AND cuDNN (header and library) are
+# CUDA backend (core/cuda/*.cu): built when nvcc AND cuDNN (header and library) are
 # found, else the library is CPU-only. CUDA=0 forces a CPU-only build; CUDA=1 makes a
 # missing toolkit an error. CUDA_HOME and CUDNN_HOME point elsewhere (CUDNN_HOME may be
 # a pip wheel's nvidia/cudnn directory); CUDA_ARCH picks the GPUs (default: Hopper,
@@ -47,8 +49,8 @@ CUDNN_LIBDIR := $(firstword $(patsubst %/,%,$(dir $(wildcard $(CUDNN_HOME)/lib64
 # -lcudnn needs the unversioned libcudnn.so, which wheels lack: then name the file.
 CUDNN_LINK  := $(if $(wildcard $(CUDNN_LIBDIR)/libcudnn.so),-lcudnn,$(firstword $(wildcard $(CUDNN_LIBDIR)/libcudnn.so.*)))
 CUDA_ARCH ?= -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
-CU_SRCS   := $(wildcard core/*.cu)
-CU_HDRS   := $(wildcard core/*.cuh)
+CU_SRCS   := $(wildcard core/cuda/*.cu)
+CU_HDRS   := $(wildcard core/cuda/*.cuh)
 
 CUDA_FOUND := $(and $(NVCC),$(CUDA_LIBDIR),$(CUDNN_INC),$(CUDNN_LIBDIR),$(CU_SRCS))
 ifeq ($(CUDA),0)
@@ -89,9 +91,11 @@ $(CONFIG_STAMP): | $(BUILD)
 	touch $@
 
 $(BUILD)/%.o: core/%.c $(HDRS) $(CONFIG_STAMP) | $(BUILD)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/%.cu.o: core/%.cu $(HDRS) $(CU_HDRS) $(CONFIG_STAMP) | $(BUILD)
+	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
 $(LIB): $(OBJS) $(CU_OBJS)

@@ -1,4 +1,4 @@
--- bench/data_bench.lua -- throughput of the CIFAR-10 batch loader (core/data_loader.c):
+-- bench/data_bench.lua -- throughput of the CIFAR-10 batch loader (core/data/loader.c):
 -- images per second handed to a consumer that does nothing else, batch 128, with the
 -- CIFAR augmentation (zero-pad 4 after normalisation, random crop, flip), for nThreads
 -- 0 (built in the caller's thread), 1 and 2. Median of `reps` epochs of the 45,000-image

@@ -1,5 +1,5 @@
 /* elementwise_ops.h -- what each ft_unary_op / ft_binary_op computes, one definition
- * for the CPU loops (core/math.c) and the CUDA kernels (core/cuda_math.cu). */
+ * for the CPU loops (core/tensor/math.c) and the CUDA kernels (core/cuda/math.cu). */
 #ifndef FATHOM_ELEMENTWISE_OPS_H
 #define FATHOM_ELEMENTWISE_OPS_H
 

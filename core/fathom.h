@@ -167,7 +167,7 @@ int ft_mt_randperm(ft_mt19937 *m, ft_tensor *t);
  * shape. backward_* of parameters ACCUMULATE `scale * gradient` (Torch7's
  * accGradParameters); gradients of inputs are OVERWRITTEN. */
 
-/* Convolution (core/nn_conv.c). input [N,Ci,H,W], weight [Co,Ci,kH,kW], bias [Co] or
+/* Convolution (core/nn/conv.c). input [N,Ci,H,W], weight [Co,Ci,kH,kW], bias [Co] or
  * NULL, output [N,Co,Ho,Wo] with Ho = (H + 2*pad_h - kH)/stride_h + 1. */
 int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                       const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w);
@@ -178,7 +178,7 @@ int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_outp
                               ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
                               int stride_w, int pad_h, int pad_w, double scale);
 
-/* Batch normalization over N,H,W per channel (core/nn_batchnorm.c). input/output
+/* Batch normalization over N,H,W per channel (core/nn/batchnorm.c). input/output
  * [N,C,H,W] or [N,C]; weight, bias (NULL for none), running_mean, running_var,
  * save_mean, save_invstd: [C]. Training: normalise with the biased batch variance,
  * running_var gets the unbiased one, with momentum; save_* keep what backward needs.
@@ -195,13 +195,13 @@ int ft_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
                           const ft_tensor *save_mean, const ft_tensor *save_invstd,
                           const ft_tensor *output, int training, double scale);
 
-/* Element-wise (core/nn_pointwise.c). relu: output may be input (in place).
+/* Element-wise (core/nn/pointwise.c). relu: output may be input (in place).
  * relu_backward uses output > 0 as the mask; grad_input may be grad_output. */
 int ft_relu_forward(const ft_tensor *input, ft_tensor *output);
 int ft_relu_backward(const ft_tensor *output, const ft_tensor *grad_output,
                      ft_tensor *grad_input);
 
-/* Pooling and shortcuts (core/nn_pool.c). Average pooling without padding, kernel
+/* Pooling and shortcuts (core/nn/pool.c). Average pooling without padding, kernel
  * kH x kW, stride sH x sW; the global pool is kH = H, kW = W. Shortcut "A" is
  * avgpool(2,2,2,2) then channel_pad; "subsample" is avgpool(1,1,2,2). */
 int ft_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int kW, int sH,
@@ -212,7 +212,7 @@ int ft_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input, i
 int ft_channel_pad_forward(const ft_tensor *input, ft_tensor *output);
 int ft_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_input);
 
-/* Linear (core/nn_linear.c). input [N,in], weight [out,in], bias [out] or NULL. */
+/* Linear (core/nn/linear.c). input [N,in], weight [out,in], bias [out] or NULL. */
 int ft_linear_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                       const ft_tensor *bias);
 int ft_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
@@ -220,7 +220,7 @@ int ft_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input
 int ft_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
                               ft_tensor *grad_weight, ft_tensor *grad_bias, double scale);
 
-/* Losses (core/nn_loss.c). input [N,K]; target int64 [N] holding class indices that
+/* Losses (core/nn/loss.c). input [N,K]; target int64 [N] holding class indices that
  * start at index_base (1 for Torch7-style Lua callers). size_average: mean over N. */
 int ft_log_softmax_forward(const ft_tensor *input, ft_tensor *output);
 int ft_log_softmax_backward(const ft_tensor *output, const ft_tensor *grad_output,
@@ -233,13 +233,13 @@ int ft_nll_backward(const ft_tensor *input, const ft_tensor *target, int index_b
 int ft_topk_errors(const ft_tensor *input, const ft_tensor *target, int index_base, int k,
                    int64_t *errors);
 
-/* SGD with Torch7 optim.sgd semantics over flat 1-D contiguous x, dx, v (core/sgd.c):
+/* SGD with Torch7 optim.sgd semantics over flat 1-D contiguous x, dx, v (core/nn/sgd.c):
  * dx += wd*x; v = first_step ? dx : mu*v + (1-dampening)*dx;
  * dx = nesterov ? dx + mu*v : v; x -= lr*dx. dx is modified. v may be NULL if mu = 0. */
 int ft_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
                 double dampening, double weight_decay, int nesterov, int first_step);
 
-/* Max pooling (core/nn_maxpool.c; CPU only, CUDA tensors fail). input [N,C,H,W],
+/* Max pooling (core/nn/maxpool.c; CPU only, CUDA tensors fail). input [N,C,H,W],
  * output and indices (int64) [N,C,Ho,Wo] with Ho = floor((H + 2*padH - kH)/sH) + 1
  * (Torch7 floor mode), Wo likewise; 0 <= pad <= kernel/2. indices[n,c,i,j] = h*W + w,
  * the argmax inside input plane (n,c); padding is never selected. Backward: grad_input
@@ -253,9 +253,9 @@ int ft_maxpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input,
 /* DATA-SECTION
  * Images are uint8 [N,C,H,W] (CIFAR, SVHN: [N,3,32,32]) with int64 0-based labels [N];
  * every reader names the file and what is wrong with it. Normalisation, augmentation and
- * batching happen in C (core/data_loader.c), in worker threads, deterministic per seed. */
+ * batching happen in C (core/data/loader.c), in worker threads, deterministic per seed. */
 
-/* CIFAR binary (core/data_cifar.c). A record: label_bytes label bytes (CIFAR-10: 1;
+/* CIFAR binary (core/data/cifar.c). A record: label_bytes label bytes (CIFAR-10: 1;
  * CIFAR-100: 2, coarse then fine), then 3072 pixel bytes (R, G, B planes, rows top to
  * bottom). *records gets the record count; the file must be a whole number of records,
  * and exactly expect_records of them when expect_records > 0. */
@@ -267,7 +267,7 @@ int ft_data_cifar_count(const char *path, int label_bytes, int64_t expect_record
 int ft_data_cifar_read(const char *path, int label_bytes, int label_index, int nclasses,
                        ft_tensor *images, ft_tensor *labels, int64_t offset);
 
-/* SVHN cropped digits (core/data_mat.c): a MATLAB level-5 .mat file (plain or
+/* SVHN cropped digits (core/data/mat.c): a MATLAB level-5 .mat file (plain or
  * zlib-compressed elements) holding exactly X (uint8 32x32x3xN) and y (numeric Nx1,
  * 1..10 where 10 is the digit 0). Labels become y - 1: digit d is class d (1-based) for
  * d = 1..9 and the digit 0 is class 10, as in the authors' code. */
@@ -275,14 +275,14 @@ int ft_data_svhn_count(const char *path, int64_t *count);
 /* Reads into rows offset.. of images uint8 [M,3,32,32] and labels int64 [M]. */
 int ft_data_svhn_read(const char *path, ft_tensor *images, ft_tensor *labels, int64_t offset);
 
-/* Normalisation statistics (core/data_stats.c) of images uint8 [M,C,H,W] over the rows
+/* Normalisation statistics (core/data/stats.c) of images uint8 [M,C,H,W] over the rows
  * in index (int64 [N], 0-based; NULL: all). mode 0 'pixel': mean image and one global
  * std (the authors'); mode 1 'channel': per-channel mean and std (fb.resnet.torch).
  * std is unbiased (n-1). mean, std: float32 [C,H,W] (per-channel values broadcast). */
 int ft_data_stats(const ft_tensor *images, const ft_tensor *index, int mode, ft_tensor *mean,
                   ft_tensor *std);
 
-/* Batch assembly (core/data_loader.c): out float32 [B,C,H,W] gets
+/* Batch assembly (core/data/loader.c): out float32 [B,C,H,W] gets
  * (images[rows[b]] - mean) / std; params (int64 [B,3] or NULL) holds per sample dy, dx,
  * flip: the normalised image shifted so out(y,x) = in(y+dy, x+dx), zeros outside (zero
  * padding AFTER normalisation), then mirrored left-right when flip is 1. targets (int64
@@ -291,7 +291,7 @@ int ft_data_gather(const ft_tensor *images, const ft_tensor *labels, const ft_te
                    const ft_tensor *params, const ft_tensor *mean, const ft_tensor *std,
                    ft_tensor *out, ft_tensor *targets);
 
-/* Image folders (core/data_image.c). Lists the entries of a directory, sorted by name
+/* Image folders (core/data/image.c). Lists the entries of a directory, sorted by name
  * (strcmp), "." and ".." left out, into buf as records "<kind><name>\0" with kind 'd'
  * (directory), 'f' (regular file) or '?'. *needed gets the bytes the whole list takes
  * (call with cap 0 to size buf), *count the number of entries. */
@@ -324,7 +324,7 @@ typedef struct ft_image_transform {
 int ft_data_image_sample(const char *path, const ft_image_transform *tf, int train,
                          ft_generator *g, ft_tensor *out);
 
-/* The batch loader (core/data_loader.c). Worker threads build batches ahead into a ring
+/* The batch loader (core/data/loader.c). Worker threads build batches ahead into a ring
  * of slots. Sample k of epoch e (k = 0.. in epoch order) is row index[perm_e[k]], with
  * perm_e = ft_randperm(split(seed, 2e)) (identity without shuffle) and its augmentation
  * drawn from split(split(seed, 2e+1), k): the batches depend on (seed, epoch) only, never
@@ -366,9 +366,9 @@ int ft_loader_plan(ft_loader *l, uint64_t seed, int64_t epoch, int64_t position,
  * the count and the last message. */
 int64_t ft_loader_failures(const ft_loader *l, char *msg, int64_t cap);
 
-/* ---- residual block (core/resblock.c) --------------------------------------------- */
+/* ---- residual block (core/nn/resblock.c) --------------------------------------------- */
 /* RESBLOCK-SECTION */
-/* The stochastic residual block of Huang et al. (2016) as one op (core/resblock.c):
+/* The stochastic residual block of Huang et al. (2016) as one op (core/nn/resblock.c):
  *   out = ReLU(s * f(x) + shortcut(x))
  * f: basic       conv3x3(stride)-BN-ReLU-conv3x3-BN                 (CIFAR, SVHN)
  *    bottleneck  conv1x1-BN-ReLU-conv3x3(stride)-BN-ReLU-conv1x1-BN (ImageNet)
@@ -443,7 +443,7 @@ void ft_resblock_workspace_free(void);
 
 
 /* CUDA-SECTION */
-/* The GPU backend (core/cuda_*.cu), built when nvcc and cuDNN are found (ft_has_cuda).
+/* The GPU backend (core/cuda/), built when nvcc and cuDNN are found (ft_has_cuda).
  * A tensor made with device FT_CUDA lives in GPU memory, and every op above runs on
  * the device of its tensors: the same calls, checks and results (within float32
  * rounding; tolerances in spec/cuda_spec.lua). All operands of an op share one device;
@@ -509,7 +509,7 @@ int ft_cuda_event_elapsed(const ft_cuda_event *start, const ft_cuda_event *end, 
 
 /* ---- files: PNG writing for plots, safetensors helpers (core/io_*.c) -------------- */
 /* IO-SECTION */
-/* PNG (core/io_png.c), 8-bit, for the plots. img: uint8 [H,W,C] (C = 1, 3 or 4) or [H,W]
+/* PNG (core/data/png.c), 8-bit, for the plots. img: uint8 [H,W,C] (C = 1, 3 or 4) or [H,W]
  * (gray), contiguous, CPU. A failed write removes the partial file. */
 int ft_png_write(const char *path, const ft_tensor *img);
 /* Decode a PNG into a new uint8 [H,W,C] tensor (palette -> RGB, 16-bit -> 8-bit). */

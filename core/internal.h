@@ -52,7 +52,7 @@ static inline void ft_iter_next(ft_iter *it) {
   }
 }
 
-/* ---- devices (CUDA backend: core/cuda_*.cu; stubs in core/cuda_stubs.c) ------------
+/* ---- devices (CUDA backend: core/cuda/; stubs in core/cuda/stubs.c) ------------
  * Storage kinds: ft_storage.device is FT_CPU, FT_CUDA, or FT_STORAGE_PINNED for host
  * memory from cudaHostAlloc (its tensors are CPU tensors; only the free differs). */
 #define FT_STORAGE_PINNED 2
@@ -76,7 +76,7 @@ int ft_tensor_new_kind(ft_tensor **out, int dtype, int device, int storage_kind,
 int ft_check_device(const char *fn, const char *name, const ft_tensor *t, int device);
 
 #ifdef FT_WITH_CUDA
-/* Storage (cuda_runtime.cu): device blocks from the caching allocator, pinned host. */
+/* Storage (core/cuda/runtime.cu): device blocks from the caching allocator, pinned host. */
 int ft_cuda_storage_alloc(const char *fn, void **data, size_t nbytes);
 void ft_cuda_storage_free(void *data, size_t nbytes);
 int ft_cuda_pinned_alloc(const char *fn, void **data, size_t nbytes);
@@ -84,7 +84,7 @@ void ft_cuda_pinned_free(void *data, size_t nbytes);
 int ft_cuda_get(const ft_tensor *t, int64_t offset, double *value);
 int ft_cuda_set(ft_tensor *t, int64_t offset, double value);
 /* The CUDA versions of the public ops: same arguments, same checks, same semantics
- * (cuda_math.cu, cuda_blas.cu, cuda_nn.cu, cuda_batchnorm.cu, cuda_conv.cu). */
+ * (core/cuda/math.cu, core/cuda/blas.cu, core/cuda/nn.cu, core/cuda/batchnorm.cu, core/cuda/conv.cu). */
 int ft_cuda_fill(ft_tensor *t, double value);
 int ft_cuda_copy(ft_tensor *dst, const ft_tensor *src);
 int ft_cuda_unary(ft_tensor *out, const ft_tensor *a, int op, double arg);
@@ -138,7 +138,7 @@ int ft_cuda_topk_errors(const ft_tensor *input, const ft_tensor *target, int ind
                         int64_t *errors);
 int ft_cuda_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
                      double dampening, double weight_decay, int nesterov, int first_step);
-/* The residual block's own loops on device pointers (cuda_resblock.cu); dtype is
+/* The residual block's own loops on device pointers (core/cuda/resblock.cu); dtype is
  * FT_FLOAT32 or FT_FLOAT64, pointers are device memory, idx is a HOST array of k
  * 0-based sample indices (uploaded by the call; combine's pos: N entries, -1 for a
  * sample not kept). Same meaning as resblock.c's loops of the same names. */

@@ -549,7 +549,7 @@ describe('CUDA networks against the CPU', function()
     compare_params(m, g, 1e-4, 'plain block')
   end)
 
-  -- The fused op (core/resblock.c) on CUDA tensors, every gate mode: 1e-4 relative.
+  -- The fused op (core/nn/resblock.c) on CUDA tensors, every gate mode: 1e-4 relative.
   gpu_it('the fused stochastic residual block agrees (batch and row gates, both test modes)', function()
     for _, opt in ipairs({ { p = 1 }, { p = 0.5, gate = 'row' }, { p = 0.7, testScaling = 'inverted' } }) do
       local m, g = twins(function() return nn.ResidualDrop(16, 32, 2, opt) end)

@@ -41,7 +41,7 @@ describe('MT19937 reference helper', function()
   end)
 end)
 
-describe("core/random.c's Torch7 MT19937", function()
+describe("core/tensor/random.c's Torch7 MT19937", function()
   it('matches the reference for 2000 draws of several seeds', function()
     for _, seed in ipairs({ 0, 1, 31415, 4294967295 }) do
       local m, r = ffi.new('ft_mt19937'), mt.new(seed)

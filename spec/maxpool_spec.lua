@@ -1,4 +1,4 @@
--- maxpool_spec.lua -- nn.SpatialMaxPooling (core/nn_maxpool.c): outputs, argmax indices
+-- maxpool_spec.lua -- nn.SpatialMaxPooling (core/nn/maxpool.c): outputs, argmax indices
 -- and gradients against naive float64 Lua loops (padding, stride != kernel, batch 1,
 -- 3-D input), float64 finite-difference Jacobians on tie-free inputs, float32 vs
 -- float64, ties and NaN, and wrong arguments giving errors that name the module or the

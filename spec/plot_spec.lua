@@ -1,4 +1,4 @@
--- plot_spec.lua -- PNG writing (libpng, core/io_png.c) and the rasterised plots.
+-- plot_spec.lua -- PNG writing (libpng, core/data/png.c) and the rasterised plots.
 local fathom = require 'fathom'
 local F = require 'fathom.ffi'
 local plot = require 'fathom.plot'

@@ -1,4 +1,4 @@
--- resblock_spec.lua -- the fused stochastic residual block (core/resblock.c,
+-- resblock_spec.lua -- the fused stochastic residual block (core/nn/resblock.c,
 -- nn.ResidualDrop): finite-difference gradients in float64 with the gate open and
 -- closed, for every shortcut and both block kinds; equality with the same block built
 -- from plain modules; the expectation identities of 'scale' and 'inverted' test-time

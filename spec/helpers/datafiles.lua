@@ -1,6 +1,6 @@
 -- spec/helpers/datafiles.lua -- small synthetic data files for the data specs: temporary
 -- folders, CIFAR .bin records, MATLAB level-5 .mat files (plain and zlib-compressed,
--- written here independently of core/data_mat.c), PNG files (stored deflate blocks, CRC32
+-- written here independently of core/data/mat.c), PNG files (stored deflate blocks, CRC32
 -- and Adler-32 computed here, independent of libpng).
 local bit = require 'bit'
 local M = {}

@@ -1,7 +1,7 @@
 -- spec/helpers/mt19937.lua -- an independent MT19937 in plain Lua (the reference
 -- mt19937ar.c formulation: init_genrand, genrand_int32), and torch.randperm's algorithm
 -- (Torch7 THTensorMath.c: for i = 0..n-2, z = random() % (n-i), swap p[i], p[i+z]).
--- Slow but simple; used to check core/random.c's transcription of Torch7's THRandom.c.
+-- Slow but simple; used to check core/tensor/random.c's transcription of Torch7's THRandom.c.
 local bit = require 'bit'
 local M = {}
 

@@ -93,7 +93,7 @@ function Dataset:classCounts()
   return counts
 end
 
--- What the loader needs (core/data_loader.c's ft_loader_config).
+-- What the loader needs (core/data/loader.c's ft_loader_config).
 function Dataset:_loaderSource(cfg)
   cfg.images, cfg.labels, cfg.index = self.images.p, self.labels.p, self.index.p
   cfg.mean, cfg.std = self.mean.p, self.std.p

@@ -7,7 +7,7 @@
 -- the check): an unreadable file is a warning, is left out, and is counted in d.skipped.
 -- Samples: d.train:get(i) and the loader without augmentation use the evaluation transform
 -- (shorter side to `scale` 256, centre crop `size` 224); the loader with augmentation uses
--- fb.resnet.torch's training transform (core/data_image.c). Colour statistics are
+-- fb.resnet.torch's training transform (core/data/image.c). Colour statistics are
 -- fb.resnet.torch's ImageNet values unless mean/std are given.
 local ffi = require 'ffi'
 local fathom = require 'fathom'

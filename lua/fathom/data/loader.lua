@@ -7,7 +7,7 @@
 -- inputs: contiguous FloatTensor [B,C,H,W]; targets: LongTensor [B], labels 1..nClasses.
 -- Both are the loader's buffers: valid until the next iteration (clone to keep them).
 -- Batches depend only on (seed, epoch, batch index), never on nThreads; see
--- core/data_loader.c. CIFAR augmentation: zero-pad `pad` (4) after normalisation, random
+-- core/data/loader.c. CIFAR augmentation: zero-pad `pad` (4) after normalisation, random
 -- crop back to 32x32, horizontal flip with probability 1/2. Image folders: the training
 -- transform of fb.resnet.torch. Defaults: shuffle and augment for training splits only.
 local ffi = require 'ffi'

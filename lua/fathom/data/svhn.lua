@@ -1,7 +1,7 @@
 -- fathom/data/svhn.lua -- SVHN (cropped digits) with the paper's protocol.
 --   local d = data.svhn{ split='seeded'|'torch7', seed=1, preprocess='pixel', useExtra=true,
 --                        valPerClass={400, 200}, dir=nil }
--- Files: <dir>/svhn/{train,test,extra}_32x32.mat (MATLAB .mat, see core/data_mat.c).
+-- Files: <dir>/svhn/{train,test,extra}_32x32.mat (MATLAB .mat, see core/data/mat.c).
 -- Split (the authors' svhn-dataset.lua): shuffle train and extra with two successive random
 -- permutations (split='torch7': torch.randperm(73257) then torch.randperm(531131) from
 -- Torch7's MT19937 seeded with seed); the validation set is, for each class, the first 400

@@ -1,5 +1,5 @@
 -- nn/BatchNormalization.lua -- batch normalisation of [N,C] input per feature
--- (core/nn_batchnorm.c); nn.SpatialBatchNormalization is the [N,C,H,W] subclass.
+-- (core/nn/batchnorm.c); nn.SpatialBatchNormalization is the [N,C,H,W] subclass.
 --   nn.BatchNormalization(nFeature, eps = 1e-5, momentum = 0.1, affine = true)
 -- Training normalises with the biased batch variance and keeps running averages
 -- (running = (1 - momentum) * running + momentum * batch, with the unbiased variance);

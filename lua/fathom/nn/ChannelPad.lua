@@ -1,5 +1,5 @@
 -- nn/ChannelPad.lua -- widens [N,C,H,W] (or [C,H,W]) input to nOutputPlane channels:
--- the input's channels first, zeros after (core/nn_pool.c). With
+-- the input's channels first, zeros after (core/nn/pool.c). With
 -- SpatialAveragePooling(2, 2, 2, 2) it is the CIFAR ResNets' shortcut "A" into a stage
 -- with more filters; the gradient is the first C channels of gradOutput.
 --   nn.ChannelPad(nOutputPlane)

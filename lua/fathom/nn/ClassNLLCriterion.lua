@@ -1,5 +1,5 @@
 -- nn/ClassNLLCriterion.lua -- the negative log-likelihood of the target classes, for
--- input that holds log-probabilities (after nn.LogSoftMax; core/nn_loss.c):
+-- input that holds log-probabilities (after nn.LogSoftMax; core/nn/loss.c):
 --   nn.ClassNLLCriterion(weights = nil, sizeAverage = true)
 -- input [K] with a target number, or [N,K] with a target tensor of N labels (1-based,
 -- as Torch7; a LongTensor, or any tensor holding integers). loss = -sum_i input[i,

@@ -1,4 +1,4 @@
--- nn/Linear.lua -- the fully connected layer y = W x + b (core/nn_linear.c, OpenBLAS).
+-- nn/Linear.lua -- the fully connected layer y = W x + b (core/nn/linear.c, OpenBLAS).
 --   nn.Linear(inputSize, outputSize, bias = true)
 -- Input [inputSize] or [N,inputSize]. Torch7's initialisation: weight and bias uniform
 -- in +-1/sqrt(inputSize) (reset(stdv) draws in +-stdv*sqrt(3) instead).

@@ -1,5 +1,5 @@
 -- nn/LogSoftMax.lua -- log(softmax(x)) over the last dimension of [K] or [N,K] input,
--- computed stably (the row maximum is subtracted first; core/nn_loss.c).
+-- computed stably (the row maximum is subtracted first; core/nn/loss.c).
 local class = require 'fathom.class'
 local Module = require 'fathom.nn.Module'
 local F = require 'fathom.ffi'

@@ -1,4 +1,4 @@
--- nn/ReLU.lua -- max(x, 0), element-wise (core/nn_pointwise.c). nn.ReLU(true) works in
+-- nn/ReLU.lua -- max(x, 0), element-wise (core/nn/pointwise.c). nn.ReLU(true) works in
 -- place: the output is the input tensor and the gradient overwrites gradOutput; the
 -- backward mask is output > 0, so no copy of the input is kept either way.
 local class = require 'fathom.class'

@@ -1,6 +1,6 @@
 -- nn/ResidualDrop.lua -- the stochastic residual block of "Deep Networks with Stochastic
 -- Depth" (Huang et al. 2016), named after the authors' Torch7 module, as one C op
--- (core/resblock.c):  out = ReLU(s * f(x) + shortcut(x)).
+-- (core/nn/resblock.c):  out = ReLU(s * f(x) + shortcut(x)).
 --   nn.ResidualDrop(nInputPlane, nOutputPlane, stride, opt)
 -- opt (all optional):
 --   block       'basic' (conv3x3-BN-ReLU-conv3x3-BN) | 'bottleneck' (1x1-3x3-1x1, output

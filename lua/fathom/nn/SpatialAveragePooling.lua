@@ -1,5 +1,5 @@
 -- nn/SpatialAveragePooling.lua -- average pooling over kH x kW windows with stride
--- dH x dW, no padding (core/nn_pool.c): the CIFAR ResNets' 2x2 shortcut pooling, the
+-- dH x dW, no padding (core/nn/pool.c): the CIFAR ResNets' 2x2 shortcut pooling, the
 -- 1x1 stride-2 "subsample" shortcut, and the global pool (kernel = input size).
 --   nn.SpatialAveragePooling(kW, kH, dW = 1, dH = 1)    -- Torch7's argument order
 -- Input [N,C,H,W] or [C,H,W]; output H' = floor((H - kH) / dH) + 1 (Torch7's floor mode).

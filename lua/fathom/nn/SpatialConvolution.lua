@@ -1,4 +1,4 @@
--- nn/SpatialConvolution.lua -- 2-D convolution with zero padding (core/nn_conv.c: direct
+-- nn/SpatialConvolution.lua -- 2-D convolution with zero padding (core/nn/conv.c: direct
 -- AVX-512 kernels for float32 stride-1 "same" convolutions, im2col + OpenBLAS otherwise).
 --   nn.SpatialConvolution(nInputPlane, nOutputPlane, kW, kH, dW = 1, dH = 1, padW = 0, padH = padW)
 -- Torch7's argument order (width before height). Input [N,nInputPlane,H,W] or

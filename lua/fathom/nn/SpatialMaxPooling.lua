@@ -1,5 +1,5 @@
 -- nn/SpatialMaxPooling.lua -- max pooling over kH x kW windows with stride dH x dW and
--- zero-area padding padH x padW (padding is never selected), core/nn_maxpool.c: the
+-- zero-area padding padH x padW (padding is never selected), core/nn/maxpool.c: the
 -- ImageNet ResNets' 3x3/2 pad-1 stem pooling.
 --   nn.SpatialMaxPooling(kW, kH, dW = kW, dH = kH, padW = 0, padH = 0)  -- Torch7's order
 -- Input [N,C,H,W] or [C,H,W]; output H' = floor((H + 2*padH - kH) / dH) + 1 (Torch7's

@@ -1,6 +1,6 @@
 -- optim/sgd.lua -- stochastic gradient descent with Torch7's optim.sgd interface and
 -- semantics, the whole update fused into one C pass over the flat parameters
--- (ft_sgd_step, core/sgd.c):
+-- (ft_sgd_step, core/nn/sgd.c):
 --   local x, dx = model:getParameters()
 --   local function feval(x) ... return loss, dx end
 --   optim.sgd(feval, x, { learningRate = 0.1, momentum = 0.9, nesterov = true,

@@ -1,0 +1,365 @@
+/* nn/conv.c -- 2-D convolution (Torch7's SpatialConvolution): argument checks, the
+ * dispatch between the two implementations, and the general one.
+ *
+ * Fast path (core/nn/conv_direct.c): float32 with AVX-512, stride 1 and "same width"
+ * padding (3x3 pad 1, 1x1 pad 0: every ResNet convolution but the two stride-2 ones)
+ * for forward and backward-input; any stride for backward-weight.
+ * General path (here): im2col + one GEMM per image, for float64 and every other
+ * shape. Images are split over the OpenMP threads, each calling OpenBLAS with ONE
+ * thread (set before the parallel region, restored after), so BLAS and OpenMP never
+ * oversubscribe the cores. Zero padding; any kernel size, stride and padding.
+ * Parameter gradients accumulate scale * gradient; input gradients are overwritten.
+ * float32/float64 from one source (see core/nn/nn_common.h). CUDA tensors go to
+ * ft_cuda_conv2d_* (core/cuda/conv.cu) before any check here.
+ */
+#ifndef FT_REAL
+#include "nn_common.h"
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+
+/* core/nn/conv_direct.c (float32, AVX-512; arguments already checked here).
+ * available: 1 when the library was compiled with AVX-512.
+ * forward: in [N, Ci, Hin, W] -> out [N, Co, Hout, W] (stride 1, width kept), weight
+ *   [Co, Ci, kH, kW], or with flip = 1 weight [Ci, Co, kH, kW] read mirrored (that is
+ *   backward-input: in = grad_output, out = grad_input, pads kH-1-pad_h, kW-1-pad_w).
+ * backward_weight: gw [Co, Ci, kH, kW] += scale * dW from in [N, Ci, H, W] and
+ *   gout [N, Co, Ho, Wo], any stride and padding. */
+int ft_conv_direct_available(void);
+int ft_conv_direct_forward(const float *in, float *out, const float *weight, const float *bias,
+                           int64_t N, int Ci, int Co, int Hin, int Hout, int W, int kH, int kW,
+                           int pad_h, int pad_w, int flip);
+int ft_conv_direct_backward_weight(const float *in, const float *gout, float *gw, double scale,
+                                   int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
+                                   int kW, int sh, int sw, int ph, int pw);
+
+/* The geometry of one call, checked. */
+typedef struct {
+  int64_t N, Ci, H, W, Co, kH, kW, Ho, Wo;
+  int sh, sw, ph, pw;
+} conv_geom;
+
+static int conv_threads(void) {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+static int conv_thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+#define FT_REAL float
+#define FT_K(n) n##_f32
+#define FT_GEMM cblas_sgemm
+#include "conv.c"
+#undef FT_REAL
+#undef FT_K
+#undef FT_GEMM
+#define FT_REAL double
+#define FT_K(n) n##_f64
+#define FT_GEMM cblas_dgemm
+#include "conv.c"
+#undef FT_REAL
+#undef FT_K
+#undef FT_GEMM
+
+static int64_t out_size(int64_t in, int64_t k, int s, int p) {
+  return in + 2 * (int64_t)p < k ? 0 : (in + 2 * (int64_t)p - k) / s + 1;
+}
+
+/* Checks shared by the three entry points: x is input (or grad_input), y output (or
+ * grad_output), w the weight [Co, Ci, kH, kW]; fills g. Names say which is which. */
+static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const char *yn,
+                      const ft_tensor *y, const char *wn, const ft_tensor *w, int sh, int sw,
+                      int ph, int pw, conv_geom *g) {
+  char bx[128], by[128];
+  FT_TRY(ft_nn_check(fn, xn, x, -1));
+  FT_TRY(ft_check_ndim(fn, xn, x, 4));
+  FT_TRY(ft_nn_check(fn, wn, w, x->dtype));
+  FT_TRY(ft_check_ndim(fn, wn, w, 4));
+  FT_TRY(ft_nn_check(fn, yn, y, x->dtype));
+  FT_TRY(ft_check_ndim(fn, yn, y, 4));
+  if (sh < 1 || sw < 1)
+    return ft_fail("%s: strides must be >= 1 (got stride_h %d, stride_w %d)", fn, sh, sw);
+  if (ph < 0 || pw < 0)
+    return ft_fail("%s: paddings must be >= 0 (got pad_h %d, pad_w %d)", fn, ph, pw);
+  g->N = x->size[0]; g->Ci = x->size[1]; g->H = x->size[2]; g->W = x->size[3];
+  g->Co = w->size[0]; g->kH = w->size[2]; g->kW = w->size[3];
+  g->sh = sh; g->sw = sw; g->ph = ph; g->pw = pw;
+  for (int d = 0; d < 4; d++)
+    if (x->size[d] < 1 || w->size[d] < 1)
+      return ft_fail("%s: %s (%s) and %s (%s) must not be empty", fn, xn,
+                     ft_shape_str(x, bx, sizeof bx), wn, ft_shape_str(w, by, sizeof by));
+  if (w->size[1] != g->Ci)
+    return ft_fail("%s: %s has %lld input planes but %s is %s (%s is [N, Ci, H, W])", fn, wn,
+                   (long long)w->size[1], xn, ft_shape_str(x, bx, sizeof bx), xn);
+  g->Ho = out_size(g->H, g->kH, sh, ph);
+  g->Wo = out_size(g->W, g->kW, sw, pw);
+  if (g->Ho < 1 || g->Wo < 1)
+    return ft_fail("%s: kernel %lldx%lld is larger than the padded %s (%s, pad %d,%d)", fn,
+                   (long long)g->kH, (long long)g->kW, xn, ft_shape_str(x, bx, sizeof bx), ph, pw);
+  if (y->size[0] != g->N || y->size[1] != g->Co || y->size[2] != g->Ho || y->size[3] != g->Wo)
+    return ft_fail("%s: %s must be %lldx%lldx%lldx%lld (got %s)", fn, yn, (long long)g->N,
+                   (long long)g->Co, (long long)g->Ho, (long long)g->Wo,
+                   ft_shape_str(y, by, sizeof by));
+  /* BLAS and the kernels index one image's matrices with int. */
+  int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo;
+  if (K * P > INT_MAX || g->Co * K > INT_MAX || g->Ci * g->H * g->W > INT_MAX || g->Co * P > INT_MAX)
+    return ft_fail("%s: one image is too large (%s, weight %s)", fn, ft_shape_str(x, bx, sizeof bx),
+                   ft_shape_str(w, by, sizeof by));
+  if (x->storage == y->storage || x->storage == w->storage || y->storage == w->storage)
+    return ft_fail("%s: %s, %s and %s must not share memory", fn, xn, yn, wn);
+  return FT_OK;
+}
+
+/* The direct kernels apply to stride 1 with the output as wide as the input. */
+static int direct_same_width(const conv_geom *g) {
+  return ft_conv_direct_available() && g->sh == 1 && g->sw == 1 && g->Wo == g->W;
+}
+
+int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
+                      const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w) {
+  const char *fn = "ft_conv2d_forward";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_conv2d_forward(input, output, weight, bias, stride_h,
+                                                             stride_w, pad_h, pad_w));
+  conv_geom g;
+  FT_TRY(check_conv(fn, "input", input, "output", output, "weight", weight, stride_h, stride_w,
+                    pad_h, pad_w, &g));
+  if (bias) {
+    FT_TRY(ft_nn_check_vec(fn, "bias", bias, input->dtype, g.Co));
+    if (bias->storage == output->storage) return ft_fail("%s: bias and output must not share memory", fn);
+  }
+  if (input->dtype == FT_FLOAT32 && direct_same_width(&g))
+    return ft_conv_direct_forward(ft_data(input), ft_data(output), ft_data(weight),
+                                  bias ? ft_data(bias) : NULL, g.N, (int)g.Ci, (int)g.Co,
+                                  (int)g.H, (int)g.Ho, (int)g.W, (int)g.kH, (int)g.kW, pad_h, pad_w, 0);
+  if (input->dtype == FT_FLOAT32)
+    return conv_forward_f32(ft_data(input), ft_data(output), ft_data(weight),
+                            bias ? ft_data(bias) : NULL, &g);
+  return conv_forward_f64(ft_data(input), ft_data(output), ft_data(weight),
+                          bias ? ft_data(bias) : NULL, &g);
+}
+
+int ft_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
+                             const ft_tensor *weight, int stride_h, int stride_w, int pad_h,
+                             int pad_w) {
+  const char *fn = "ft_conv2d_backward_input";
+  FT_CUDA_DISPATCH(ft_on_cuda(grad_output), ft_cuda_conv2d_backward_input(grad_output, grad_input,
+                                                                          weight, stride_h, stride_w,
+                                                                          pad_h, pad_w));
+  conv_geom g;
+  FT_TRY(check_conv(fn, "grad_input", grad_input, "grad_output", grad_output, "weight", weight,
+                    stride_h, stride_w, pad_h, pad_w, &g));
+  /* Stride 1: grad_input is grad_output convolved with the flipped kernel, padded by
+   * k-1-pad (the same width again when 2*pad_w = kW-1). */
+  if (grad_output->dtype == FT_FLOAT32 && direct_same_width(&g) && g.kH - 1 - pad_h >= 0)
+    return ft_conv_direct_forward(ft_data(grad_output), ft_data(grad_input), ft_data(weight), NULL,
+                                  g.N, (int)g.Co, (int)g.Ci, (int)g.Ho, (int)g.H, (int)g.W,
+                                  (int)g.kH, (int)g.kW, (int)g.kH - 1 - pad_h,
+                                  (int)g.kW - 1 - pad_w, 1);
+  if (grad_output->dtype == FT_FLOAT32)
+    return conv_backward_input_f32(ft_data(grad_output), ft_data(grad_input), ft_data(weight), &g);
+  return conv_backward_input_f64(ft_data(grad_output), ft_data(grad_input), ft_data(weight), &g);
+}
+
+int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
+                              ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
+                              int stride_w, int pad_h, int pad_w, double scale) {
+  const char *fn = "ft_conv2d_backward_weight";
+  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_conv2d_backward_weight(input, grad_output, grad_weight,
+                                                                     grad_bias, stride_h, stride_w,
+                                                                     pad_h, pad_w, scale));
+  conv_geom g;
+  FT_TRY(check_conv(fn, "input", input, "grad_output", grad_output, "grad_weight", grad_weight,
+                    stride_h, stride_w, pad_h, pad_w, &g));
+  if (grad_bias) {
+    FT_TRY(ft_nn_check_vec(fn, "grad_bias", grad_bias, input->dtype, g.Co));
+    if (grad_bias->storage == grad_weight->storage || grad_bias->storage == input->storage ||
+        grad_bias->storage == grad_output->storage)
+      return ft_fail("%s: grad_bias must not share memory with the other tensors", fn);
+  }
+  if (input->dtype == FT_FLOAT32) {
+    if (grad_bias) conv_backward_bias_f32(ft_data(grad_output), ft_data(grad_bias), &g, scale);
+    if (ft_conv_direct_available())
+      return ft_conv_direct_backward_weight(ft_data(input), ft_data(grad_output),
+                                            ft_data(grad_weight), scale, g.N, (int)g.Ci, (int)g.Co,
+                                            (int)g.H, (int)g.W, (int)g.Ho, (int)g.Wo, (int)g.kH,
+                                            (int)g.kW, stride_h, stride_w, pad_h, pad_w);
+    return conv_backward_weight_f32(ft_data(input), ft_data(grad_output), ft_data(grad_weight), &g, scale);
+  }
+  if (grad_bias) conv_backward_bias_f64(ft_data(grad_output), ft_data(grad_bias), &g, scale);
+  return conv_backward_weight_f64(ft_data(input), ft_data(grad_output), ft_data(grad_weight), &g, scale);
+}
+
+#else /* ---- typed general path: FT_REAL is float or double ---------------------- */
+
+/* col [Ci*kH*kW, Ho*Wo] = the input patches of one image x [Ci, H, W]. */
+static void FT_K(im2col)(const FT_REAL *x, FT_REAL *col, const conv_geom *g) {
+  const int64_t P = g->Ho * g->Wo;
+  for (int64_t ci = 0; ci < g->Ci; ci++)
+    for (int64_t kh = 0; kh < g->kH; kh++)
+      for (int64_t kw = 0; kw < g->kW; kw++) {
+        FT_REAL *c = col + ((ci * g->kH + kh) * g->kW + kw) * P;
+        const FT_REAL *xc = x + ci * g->H * g->W;
+        for (int64_t oh = 0; oh < g->Ho; oh++) {
+          int64_t ih = oh * g->sh - g->ph + kh;
+          FT_REAL *cr = c + oh * g->Wo;
+          if (ih < 0 || ih >= g->H) { for (int64_t ow = 0; ow < g->Wo; ow++) cr[ow] = 0; continue; }
+          const FT_REAL *xr = xc + ih * g->W;
+          for (int64_t ow = 0; ow < g->Wo; ow++) {
+            int64_t iw = ow * g->sw - g->pw + kw;
+            cr[ow] = iw >= 0 && iw < g->W ? xr[iw] : 0;
+          }
+        }
+      }
+}
+
+/* x [Ci, H, W] = the patches col [Ci*kH*kW, Ho*Wo] summed back in place (x zeroed first). */
+static void FT_K(col2im)(const FT_REAL *col, FT_REAL *x, const conv_geom *g) {
+  const int64_t P = g->Ho * g->Wo;
+  memset(x, 0, sizeof(FT_REAL) * (size_t)(g->Ci * g->H * g->W));
+  for (int64_t ci = 0; ci < g->Ci; ci++)
+    for (int64_t kh = 0; kh < g->kH; kh++)
+      for (int64_t kw = 0; kw < g->kW; kw++) {
+        const FT_REAL *c = col + ((ci * g->kH + kh) * g->kW + kw) * P;
+        FT_REAL *xc = x + ci * g->H * g->W;
+        for (int64_t oh = 0; oh < g->Ho; oh++) {
+          int64_t ih = oh * g->sh - g->ph + kh;
+          if (ih < 0 || ih >= g->H) continue;
+          const FT_REAL *cr = c + oh * g->Wo;
+          FT_REAL *xr = xc + ih * g->W;
+          for (int64_t ow = 0; ow < g->Wo; ow++) {
+            int64_t iw = ow * g->sw - g->pw + kw;
+            if (iw >= 0 && iw < g->W) xr[iw] += cr[ow];
+          }
+        }
+      }
+}
+
+/* A 1x1 kernel with stride 1 and no padding reads the image itself as its patches. */
+static int FT_K(is_pointwise)(const conv_geom *g) {
+  return g->kH == 1 && g->kW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+}
+
+/* Per-thread scratch: nt blocks of `per` elements. */
+static FT_REAL *FT_K(scratch)(int64_t per, int nt, size_t *bytes) {
+  *bytes = sizeof(FT_REAL) * (size_t)(per * nt + 1);
+  return ft_alloc(*bytes);
+}
+
+static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, const FT_REAL *b,
+                              const conv_geom *g) {
+  const int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo;
+  const int nt = conv_threads(), direct = FT_K(is_pointwise)(g);
+  size_t bytes;
+  FT_REAL *col = FT_K(scratch)(direct ? 0 : K * P, nt, &bytes);
+  if (!col) return ft_fail("ft_conv2d_forward: out of memory for %zu bytes", bytes);
+  /* The images are split over the threads; BLAS runs single-threaded inside. */
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t n = 0; n < g->N; n++) {
+      const int tid = conv_thread_id();
+      const FT_REAL *xn = x + n * g->Ci * g->H * g->W;
+      FT_REAL *yn = y + n * g->Co * P, *c = col + tid * K * P;
+      if (direct) c = (FT_REAL *)xn; else FT_K(im2col)(xn, c, g);
+      for (int64_t co = 0; co < g->Co; co++)
+        for (int64_t p = 0; p < P; p++) yn[co * P + p] = b ? b[co] : 0;
+      /* y_n [Co, P] += w [Co, K] col [K, P] */
+      FT_GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->Co, (int)P, (int)K, 1, w, (int)K,
+              c, (int)P, 1, yn, (int)P);
+    }
+  openblas_set_num_threads(blas_threads);
+  ft_free_bytes(col, bytes);
+  return FT_OK;
+}
+
+static int FT_K(conv_backward_input)(const FT_REAL *gy, FT_REAL *gx, const FT_REAL *w,
+                                     const conv_geom *g) {
+  const int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo;
+  const int nt = conv_threads(), direct = FT_K(is_pointwise)(g);
+  size_t bytes;
+  FT_REAL *col = FT_K(scratch)(direct ? 0 : K * P, nt, &bytes);
+  if (!col) return ft_fail("ft_conv2d_backward_input: out of memory for %zu bytes", bytes);
+  /* The images are split over the threads; BLAS runs single-threaded inside. */
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t n = 0; n < g->N; n++) {
+      const int tid = conv_thread_id();
+      FT_REAL *gxn = gx + n * g->Ci * g->H * g->W, *c = direct ? gxn : col + tid * K * P;
+      /* col [K, P] = w^T [K, Co] gy_n [Co, P] */
+      FT_GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)g->Co, 1, w, (int)K,
+              gy + n * g->Co * P, (int)P, 0, c, (int)P);
+      if (!direct) FT_K(col2im)(c, gxn, g);
+    }
+  openblas_set_num_threads(blas_threads);
+  ft_free_bytes(col, bytes);
+  return FT_OK;
+}
+
+static int FT_K(conv_backward_weight)(const FT_REAL *x, const FT_REAL *gy, FT_REAL *gw,
+                                      const conv_geom *g, double scale) {
+  const int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo, nw = g->Co * K;
+  const int nt = conv_threads(), direct = FT_K(is_pointwise)(g);
+  /* Per thread: its col buffer, then its partial dW [Co, K]. */
+  const int64_t per = (direct ? 0 : K * P) + nw;
+  size_t bytes;
+  FT_REAL *buf = FT_K(scratch)(per, nt, &bytes);
+  if (!buf) return ft_fail("ft_conv2d_backward_weight: out of memory for %zu bytes", bytes);
+  memset(buf, 0, bytes);
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+#pragma omp parallel num_threads(nt)
+  {
+    FT_REAL *c = buf + conv_thread_id() * per, *dw = c + (direct ? 0 : K * P);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g->N; n++) {
+      const FT_REAL *xn = x + n * g->Ci * g->H * g->W;
+      const FT_REAL *cn = xn;
+      if (!direct) { FT_K(im2col)(xn, c, g); cn = c; }
+      /* dw [Co, K] += gy_n [Co, P] col^T [P, K] */
+      FT_GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->Co, (int)K, (int)P, 1,
+              gy + n * g->Co * P, (int)P, cn, (int)P, 1, dw, (int)K);
+    }
+  }
+  openblas_set_num_threads(blas_threads);
+  for (int64_t i = 0; i < nw; i++) {
+    double s = 0;
+    for (int t = 0; t < nt; t++) s += buf[t * per + (direct ? 0 : K * P) + i];
+    gw[i] = (FT_REAL)(gw[i] + scale * s);
+  }
+  ft_free_bytes(buf, bytes);
+  return FT_OK;
+}
+
+/* gb [Co] += scale * sum over N, Ho, Wo of gy [N, Co, Ho, Wo], summed in double. */
+static void FT_K(conv_backward_bias)(const FT_REAL *gy, FT_REAL *gb, const conv_geom *g, double scale) {
+  const int64_t P = g->Ho * g->Wo;
+#pragma omp parallel for schedule(static) if (g->N * g->Co * P > FT_NN_PAR_MIN)
+  for (int64_t co = 0; co < g->Co; co++) {
+    double s = 0;
+    for (int64_t n = 0; n < g->N; n++) {
+      const FT_REAL *p = gy + (n * g->Co + co) * P;
+      FT_REAL part = 0;
+      for (int64_t i = 0; i < P; i++) part += p[i];
+      s += part;
+    }
+    gb[co] = (FT_REAL)(gb[co] + scale * s);
+  }
+}
+
+#endif
