@@ -515,6 +515,18 @@ int ft_png_write(const char *path, const ft_tensor *img);
 /* Decode a PNG into a new uint8 [H,W,C] tensor (palette -> RGB, 16-bit -> 8-bit). */
 int ft_png_read(ft_tensor **out, const char *path);
 
+/* ---- Ctrl-C (core/tensor/interrupt.c) ------------------------------------------- */
+/* INTERRUPT-SECTION
+ * Lua cannot run inside a signal handler, so SIGINT becomes a counter that the training
+ * loop and the REPL poll between steps. ft_interrupt_install(hard_after): from now on each
+ * Ctrl-C adds one to the counter; the hard_after-th one (0: never) restores the default
+ * action and re-raises, ending the process at once (the "second Ctrl-C" of a run).
+ * ft_interrupt_restore puts back the handler that was there before. */
+int ft_interrupt_install(int hard_after);
+int ft_interrupt_restore(void);
+int ft_interrupt_count(void);        /* Ctrl-C presses since install or the last clear */
+void ft_interrupt_clear(void);
+
 /* FFI-END */
 
 #ifdef __cplusplus
