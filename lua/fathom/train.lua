@@ -448,13 +448,10 @@ function train.plotRun(dir, records, title, baselineRecords)
 end
 
 ---------------------------------------------------------------------------- setup
--- The data directory: -data, else $FATHOM_DATA, else ../shared/data beside the repo.
+-- The data directory given by -data, or nil: the dataset constructors then use
+-- $FATHOM_DATA, else the default folder, and download there (fathom/data/locate.lua).
 function train.dataDir(opt)
   if opt.data ~= '' then return opt.data end
-  local env = os.getenv('FATHOM_DATA')
-  if env and env ~= '' then return env end
-  local root = package.loaded['fathom.root'] or '.'
-  return root .. '/../shared/data'
 end
 
 local CIFAR_LIKE = { cifar10 = true, cifar100 = true, svhn = true }

@@ -1,7 +1,8 @@
 -- spec/helpers/datafiles.lua -- small synthetic data files for the data specs: temporary
 -- folders, CIFAR .bin records, MATLAB level-5 .mat files (plain and zlib-compressed,
 -- written here independently of core/data/mat.c), PNG files (stored deflate blocks, CRC32
--- and Adler-32 computed here, independent of libpng).
+-- and Adler-32 computed here, independent of libpng), the official CIFAR-10 layout, and a
+-- local HTTP server to download from.
 local bit = require 'bit'
 local M = {}
 
@@ -41,6 +42,59 @@ function M.cifar_bin(path, labels)
     parts[#parts + 1] = head .. table.concat(chunks)
   end
   M.write(path, table.concat(parts))
+end
+
+-- The official cifar-10-batches-bin layout in root, with `per` records in each file:
+-- data_batch_1..5.bin (labels 0..9 cycling) and test_batch.bin. Returns the folder.
+function M.cifar10_dir(root, per)
+  local cd = M.mkdir(root .. '/cifar-10-batches-bin')
+  local n = 0
+  local function labels()
+    local l = {}
+    for i = 1, per do l[i] = n % 10; n = n + 1 end
+    return l
+  end
+  for b = 1, 5 do M.cifar_bin(cd .. '/data_batch_' .. b .. '.bin', labels()) end
+  M.cifar_bin(cd .. '/test_batch.bin', labels())
+  M.write(cd .. '/batches.meta.txt', 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n')
+  return cd
+end
+
+-- cifar-10-binary.tar.gz as the official one is laid out, built from M.cifar10_dir.
+function M.cifar10_tgz(dir, per)
+  local src = M.mkdir(dir .. '/tgz-src')
+  M.cifar10_dir(src, per)
+  local tgz = dir .. '/cifar-10-binary.tar.gz'
+  assert(os.execute(("tar -czf '%s' -C '%s' cifar-10-batches-bin"):format(tgz, src)) == 0)
+  M.rmtree(src)
+  return tgz
+end
+
+-- An HTTP server on 127.0.0.1 (python3 -m http.server on a free port) serving dir, that
+-- stops by itself after `seconds` (default 60). Returns { url=, port=, stop= } or nil and
+-- why (no python3).
+function M.http_server(dir, seconds)
+  if os.execute('command -v python3 >/dev/null 2>&1') ~= 0 then return nil, 'python3 is not installed' end
+  local log = os.tmpname()
+  local p = io.popen(("sh -c 'exec timeout %d python3 -u -m http.server 0 --bind 127.0.0.1 --directory \"%s\"' " ..
+                      ">'%s' 2>&1 </dev/null & echo $!"):format(seconds or 60, dir, log))
+  local pid = tonumber(p:read('*a'):match('%d+'))
+  p:close()
+  local port
+  for _ = 1, 200 do -- up to 10 s for the server to say its port
+    local f = io.open(log, 'r')
+    local s = f and f:read('*a') or ''
+    if f then f:close() end
+    port = tonumber(s:match('port (%d+)'))
+    if port then break end
+    os.execute('sleep 0.05')
+  end
+  local function stop()
+    if pid then os.execute('kill ' .. pid .. ' 2>/dev/null') pid = nil end
+    os.remove(log)
+  end
+  if not port then stop() return nil, 'the HTTP server did not start' end
+  return { url = 'http://127.0.0.1:' .. port, port = port, stop = stop }
 end
 
 ---------------------------------------------------------------- little-endian packing

@@ -1,6 +1,8 @@
 -- fathom/data/cifar.lua -- CIFAR-10 and CIFAR-100 with the paper's protocol.
 --   local d = data.cifar10{ split='seeded'|'torch7', seed=1, preprocess='pixel'|'channel',
---                           nVal=5000, trainSubset=nil, dir=nil }
+--                           nVal=5000, trainSubset=nil, dir=nil, download=true }
+--   dir, download: where the files are and whether to fetch them (fathom/data/locate.lua);
+--   download may also be a table of options for fathom/data/download.lua.
 --   d.train (45,000), d.val (5,000), d.test; d.nClasses; d.testName
 -- Split (the authors' code): a random permutation of the 50,000 training images; the LAST
 -- nVal of it are the validation set, the rest (in permutation order) the training set.
@@ -15,17 +17,14 @@ local ffi = require 'ffi'
 local fs = require 'fathom.data.fs'
 local split = require 'fathom.data.split'
 local ds = require 'fathom.data.dataset'
+local locate = require 'fathom.data.locate'
 local C = F.C
 
 local M = {}
 
-local HOW = "Download it with luajit -e \"require('fathom.data.download').fetch('%s', DIR)\" " ..
-            "(or by hand from %s and unpack it in DIR), then pass dir=DIR or set FATHOM_DATA=DIR."
-
 local KINDS = {
   cifar10 = {
-    fname = 'fathom.data.cifar10', sub = 'cifar-10-batches-bin', marker = 'data_batch_1.bin',
-    url = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
+    fname = 'fathom.data.cifar10',
     train = { 'data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin',
               'data_batch_5.bin' },
     tests = { 'test_batch.bin', 'test_batch.first1000.bin' },
@@ -36,8 +35,7 @@ local KINDS = {
     labelBytes = 1, namesFile = 'batches.meta.txt',
   },
   cifar100 = {
-    fname = 'fathom.data.cifar100', sub = 'cifar-100-binary', marker = 'train.bin',
-    url = 'https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz',
+    fname = 'fathom.data.cifar100',
     train = { 'train.bin' }, tests = { 'test.bin' },
     counts = { ['train.bin'] = 50000, ['test.bin'] = 10000 },
     labelBytes = 2,
@@ -62,15 +60,15 @@ local function read_files(dir, files, k, labelIndex, nClasses, strict)
   local cnt = ffi.new('int64_t[1]')
   for i, name in ipairs(files) do
     local path = fs.join(dir, name)
-    F.check(C.ft_data_cifar_count(path, k.labelBytes, strict and k.counts[name] or 0, cnt), k.fname)
+    ds.check(C.ft_data_cifar_count(path, k.labelBytes, strict and k.counts[name] or 0, cnt), k.fname)
     counts[i] = tonumber(cnt[0])
     n = n + counts[i]
   end
   local images, labels = fathom.ByteTensor(n, 3, 32, 32), fathom.LongTensor(n)
   local at = 0
   for i, name in ipairs(files) do
-    F.check(C.ft_data_cifar_read(fs.join(dir, name), k.labelBytes, labelIndex, nClasses,
-                                 images.p, labels.p, at), k.fname)
+    ds.check(C.ft_data_cifar_read(fs.join(dir, name), k.labelBytes, labelIndex, nClasses,
+                                  images.p, labels.p, at), k.fname)
     at = at + counts[i]
   end
   return images, labels
@@ -84,7 +82,7 @@ end
 
 function M.load(kind, opts)
   local k = KINDS[kind]
-  local allowed = { 'dir', 'split', 'seed', 'preprocess', 'nVal', 'trainSubset', 'strictCounts' }
+  local allowed = { 'dir', 'download', 'split', 'seed', 'preprocess', 'nVal', 'trainSubset', 'strictCounts' }
   if kind == 'cifar100' then allowed[#allowed + 1] = 'label' end
   opts = ds.checkOptions(opts, allowed, k.fname)
   local seed = ds.checkSeed(opts.seed or 1, k.fname)
@@ -93,14 +91,14 @@ function M.load(kind, opts)
   if kind == 'cifar100' then
     local which = opts.label or 'fine'
     if which ~= 'fine' and which ~= 'coarse' then
-      error(k.fname .. ": label must be 'fine' or 'coarse', got " .. tostring(which), 2)
+      error(k.fname .. ": label must be 'fine' or 'coarse', got " .. tostring(which), 0)
     end
     labelIndex = which == 'fine' and 1 or 0
     nClasses = which == 'fine' and 100 or 20
     namesFile = which .. '_label_names.txt'
   end
 
-  local dir = fs.find(opts, k.sub, k.marker, HOW:format(kind, k.url), k.fname)
+  local dir = locate.locate(kind, opts.dir, locate.downloadOptions(opts.download, k.fname))
   local images, labels = read_files(dir, k.train, k, labelIndex, nClasses, strict)
   local testName
   for _, name in ipairs(k.tests) do
@@ -108,14 +106,14 @@ function M.load(kind, opts)
   end
   if not testName then
     error(('%s: no test file in %s (looked for %s)'):format(k.fname, dir,
-          table.concat(k.tests, ', ')), 2)
+          table.concat(k.tests, ', ')), 0)
   end
   local timages, tlabels = read_files(dir, { testName }, k, labelIndex, nClasses, strict)
 
   local N = images:size(1)
   local nVal = opts.nVal or 5000
   if type(nVal) ~= 'number' or nVal ~= math.floor(nVal) or nVal < 0 or nVal >= N then
-    error(('%s: nVal must be an integer in 0..%d, got %s'):format(k.fname, N - 1, tostring(nVal)), 2)
+    error(('%s: nVal must be an integer in 0..%d, got %s'):format(k.fname, N - 1, tostring(nVal)), 0)
   end
   local perm = split.generator(opts.split or 'seeded', seed, k.fname):perm(N)
   local trainIdx = perm:narrow(1, 1, N - nVal):clone()
@@ -125,7 +123,7 @@ function M.load(kind, opts)
     local s = opts.trainSubset
     if type(s) ~= 'number' or s ~= math.floor(s) or s < 1 or s > N - nVal then
       error(('%s: trainSubset must be an integer in 1..%d, got %s'):format(k.fname, N - nVal,
-            tostring(s)), 2)
+            tostring(s)), 0)
     end
     trainIdx = trainIdx:narrow(1, 1, s):clone()
   end

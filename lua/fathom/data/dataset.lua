@@ -7,6 +7,7 @@
 -- A FileDataset (image folders) has paths instead of images and decodes on demand.
 local fathom = require 'fathom'
 local F = require 'fathom.ffi'
+local ffi = require 'ffi'
 local class = require 'fathom.class'
 local C = F.C
 
@@ -164,15 +165,21 @@ end
 
 ---------------------------------------------------------------------- helpers
 -- Unknown option names are errors (a typo must not silently fall back to a default).
+-- A C status: its message, named after the dataset, without a Lua position (these
+-- messages are for people running recipes).
+function M.check(status, fname)
+  if status ~= 0 then error(fname .. ': ' .. ffi.string(F.C.ft_last_error()), 0) end
+end
+
 function M.checkOptions(opts, allowed, fname)
   if opts == nil then return {} end
-  if type(opts) ~= 'table' then error(fname .. ': options must be a table, got ' .. type(opts), 3) end
+  if type(opts) ~= 'table' then error(fname .. ': options must be a table, got ' .. type(opts), 0) end
   local ok = {}
   for _, k in ipairs(allowed) do ok[k] = true end
   for k in pairs(opts) do
     if not ok[k] then
       error(('%s: unknown option %s (known: %s)'):format(fname, tostring(k),
-            table.concat(allowed, ', ')), 3)
+            table.concat(allowed, ', ')), 0)
     end
   end
   return opts
@@ -183,7 +190,7 @@ end
 function M.statistics(images, index, preprocess, fname)
   local mode = ({ pixel = 0, channel = 1 })[preprocess or 'pixel']
   if not mode then
-    error(fname .. ": preprocess must be 'pixel' or 'channel', got " .. tostring(preprocess), 3)
+    error(fname .. ": preprocess must be 'pixel' or 'channel', got " .. tostring(preprocess), 0)
   end
   local s = images:size()
   local mean, std = fathom.FloatTensor(s[2], s[3], s[4]), fathom.FloatTensor(s[2], s[3], s[4])
@@ -193,7 +200,7 @@ end
 
 function M.checkSeed(seed, fname)
   if type(seed) ~= 'number' or seed < 0 or seed ~= math.floor(seed) or seed >= 2^53 then
-    error(fname .. ': seed must be a non-negative integer, got ' .. tostring(seed), 3)
+    error(fname .. ': seed must be a non-negative integer, got ' .. tostring(seed), 0)
   end
   return seed
 end

@@ -1,9 +1,14 @@
 -- fathom/data/fs.lua -- the little file-system help the data code needs, through the C
--- library (no LuaFileSystem dependency): directory listings, existence checks, and where
--- the data lives (option dir, $FATHOM_DATA, ../shared/data next to the source tree, ./data).
+-- library and libc (no LuaFileSystem dependency): directory listings, existence checks,
+-- absolute paths. Where the data lives is fathom/data/locate.lua's business.
 local ffi = require 'ffi'
 local F = require 'fathom.ffi'
 local C = F.C
+pcall(ffi.cdef, [[
+char *realpath(const char *path, char *resolved);
+char *getcwd(char *buf, size_t size);
+void free(void *p);
+]])
 
 local M = {}
 local needed, count = ffi.new('int64_t[1]'), ffi.new('int64_t[1]')
@@ -34,38 +39,32 @@ function M.isfile(path)
 end
 function M.join(a, b) return (a:gsub('/+$', '')) .. '/' .. b end
 
--- The root of the source tree (when running from a checkout), from this file's path.
-local function source_root()
-  if package.loaded['fathom.root'] then return package.loaded['fathom.root'] end
-  local src = debug.getinfo(1, 'S').source
-  local dir = src:match('^@(.*)/lua/fathom/data/fs%.lua$')
-  return dir
-end
-
--- Candidate data roots, in order: option dir, $FATHOM_DATA, <repo>/../shared/data, ./data.
-function M.roots(dir)
-  if dir then return { dir } end
-  local r = {}
-  local env = os.getenv('FATHOM_DATA')
-  if env and env ~= '' then r[#r + 1] = env end
-  local root = source_root()
-  if root then r[#r + 1] = M.join(root, '../shared/data') end
-  r[#r + 1] = 'data'
-  return r
-end
-
--- Finds the folder holding `marker` (a file name): <root>/<sub>/marker or <root>/marker.
--- how: text telling the user how to get the data. Errors list every place tried.
-function M.find(opts, sub, marker, how, fname)
-  local tried = {}
-  for _, root in ipairs(M.roots(opts.dir)) do
-    for _, cand in ipairs({ M.join(root, sub), root }) do
-      tried[#tried + 1] = cand
-      if M.isfile(M.join(cand, marker)) then return cand end
-    end
+-- '.' and '..' removed from an absolute path, lexically.
+local function normalize(path)
+  local parts = {}
+  for p in path:gmatch('[^/]+') do
+    if p == '..' then parts[#parts] = nil
+    elseif p ~= '.' then parts[#parts + 1] = p end
   end
-  error(('%s: cannot find %s (looked for %s in: %s). %s'):format(fname, sub, marker,
-        table.concat(tried, ', '), how), 3)
+  return '/' .. table.concat(parts, '/')
+end
+
+-- The absolute form of path: symbolic links and '..' resolved when it exists, else the
+-- current directory put in front (so messages and d.dir never show a relative path).
+function M.abspath(path)
+  local r = C.realpath(path, nil)
+  if r ~= nil then
+    local s = ffi.string(r)
+    C.free(r)
+    return s
+  end
+  local parent, leaf = path:match('^(.*)/([^/]+)/*$')
+  if parent then -- resolve the part that exists
+    return normalize((parent == '' and '' or M.abspath(parent)) .. '/' .. leaf)
+  end
+  local buf = ffi.new('char[4096]')
+  if C.getcwd(buf, 4096) == nil then return path end
+  return normalize(ffi.string(buf) .. '/' .. path)
 end
 
 return M

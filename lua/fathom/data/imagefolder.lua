@@ -1,8 +1,11 @@
 -- fathom/data/imagefolder.lua -- image folders, ImageNet style.
 --   local d = data.imagefolder{ dir = '/data/imagenet' }   -- dir/train/<class>/*.jpg, dir/val/...
 -- dir holds train/ (and optionally val/), each with one folder per class; or dir itself
--- holds the class folders (then there is no d.val). Classes are the folder names sorted
--- (strcmp); files ending .png, .jpg or .jpeg (any case) are images, told apart by content.
+-- holds the class folders (then there is no d.val). Without dir: the imagenet/ folder of
+-- the data root ($FATHOM_DATA, else data.defaultDir(); ImageNet is never downloaded).
+-- Classes are the folder names sorted (strcmp); files ending .png, .jpg or .jpeg (any
+-- case) are images, told apart by content; other files (.gif, .txt) are left out, listed
+-- in d.notImages (relative to dir) and reported in one line.
 -- Every image's header is read once here (check='header'; 'full' decodes it, 'none' skips
 -- the check): an unreadable file is a warning, is left out, and is counted in d.skipped.
 -- Samples: d.train:get(i) and the loader without augmentation use the evaluation transform
@@ -14,6 +17,7 @@ local fathom = require 'fathom'
 local F = require 'fathom.ffi'
 local fs = require 'fathom.data.fs'
 local ds = require 'fathom.data.dataset'
+local locate = require 'fathom.data.locate'
 local C = F.C
 
 local M = {}
@@ -50,21 +54,23 @@ function M.transform(opts)
   end
   for k = 0, 8 do tf.eigvec[k] = M.imagenet.eigvec[k + 1] end
   if tf.size < 1 or tf.scale < tf.size then
-    error(('%s: need 1 <= size <= scale, got size %d, scale %d'):format(FN, tf.size, tf.scale), 3)
+    error(('%s: need 1 <= size <= scale, got size %d, scale %d'):format(FN, tf.size, tf.scale), 0)
   end
   return tf
 end
 
 -- Scans one split folder: paths, 0-based labels, skipped files.
-local function scan(root, classes, classOf, check, quiet, name)
-  local paths, labels, skipped, ignored = {}, {}, {}, 0
+local function scan(root, classes, classOf, check, quiet, name, ignored)
+  local paths, labels, skipped = {}, {}, {}
   local w, h = ffi.new('int64_t[1]'), ffi.new('int64_t[1]')
   local entries, err = fs.list(root)
-  if not entries then error(FN .. ': ' .. err, 3) end
+  if not entries then error(FN .. ': ' .. err, 0) end
   for _, e in ipairs(entries) do
     if e.kind == 'd' and not classOf[e.name] then
       error(('%s: %s has a class folder %q that %s'):format(FN, root, e.name,
-            'the training folder does not have'), 3)
+            'the training folder does not have'), 0)
+    elseif e.kind ~= 'd' then
+      ignored[#ignored + 1] = fs.join(root, e.name)
     end
   end
   for ci, cname in ipairs(classes) do
@@ -89,43 +95,58 @@ local function scan(root, classes, classOf, check, quiet, name)
           labels[#labels + 1] = ci - 1
         end
       else
-        ignored = ignored + 1
+        ignored[#ignored + 1] = path
       end
     end
   end
-  if #paths == 0 then error(('%s: no readable images in %s'):format(FN, root), 3) end
+  if #paths == 0 then error(('%s: no readable images in %s'):format(FN, root), 0) end
   if #skipped > 0 and not quiet then
     io.stderr:write(('%s: %s: %d images in %d classes; %d unreadable file(s) skipped\n'):format(
                     FN, name, #paths, #classes, #skipped))
   end
   local lt = fathom.LongTensor(#labels)
   for i = 1, #labels do lt:data()[i - 1] = labels[i] end
-  return paths, lt, skipped, ignored
+  return paths, lt, skipped
+end
+
+-- One line for the files that are not images: how many, and which (the first few).
+function M.notImagesLine(list)
+  local n = #list
+  local shown = {}
+  for i = 1, math.min(n, 5) do shown[i] = list[i] end
+  return ('%s: skipped %d %s not PNG/JPEG: %s%s'):format(FN, n,
+         n == 1 and 'file that is' or 'files that are', table.concat(shown, ', '),
+         n > 5 and (', and %d more'):format(n - 5) or '')
 end
 
 function M.load(opts)
   opts = ds.checkOptions(opts, OPTIONS, FN)
-  if type(opts.dir) ~= 'string' then error(FN .. ': option dir (the image folder) is required', 2) end
+  if opts.dir ~= nil and (type(opts.dir) ~= 'string' or opts.dir == '') then
+    error(FN .. ': dir must be the image folder, got ' .. tostring(opts.dir), 0)
+  end
+  local dir = opts.dir and fs.abspath(opts.dir) or locate.locate('imagenet', nil, { download = false })
   local check = opts.check or 'header'
   if check ~= 'header' and check ~= 'full' and check ~= 'none' then
-    error(FN .. ": check must be 'header', 'full' or 'none', got " .. tostring(check), 2)
+    error(FN .. ": check must be 'header', 'full' or 'none', got " .. tostring(check), 0)
   end
-  local top, err = fs.list(opts.dir)
-  if not top then error(FN .. ': ' .. err, 2) end
-  local trainDir, valDir = opts.dir, nil
-  if fs.isdir(fs.join(opts.dir, 'train')) then
-    trainDir = fs.join(opts.dir, 'train')
-    if fs.isdir(fs.join(opts.dir, 'val')) then valDir = fs.join(opts.dir, 'val') end
+  local top, err = fs.list(dir)
+  if not top then error(FN .. ': ' .. err, 0) end
+  local trainDir, valDir = dir, nil
+  if fs.isdir(fs.join(dir, 'train')) then
+    trainDir = fs.join(dir, 'train')
+    if fs.isdir(fs.join(dir, 'val')) then valDir = fs.join(dir, 'val') end
   end
   local classes, classOf = {}, {}
   for _, e in ipairs(fs.list(trainDir)) do
     if e.kind == 'd' then classes[#classes + 1] = e.name classOf[e.name] = #classes end
   end
-  if #classes == 0 then error(('%s: no class folders in %s'):format(FN, trainDir), 2) end
+  if #classes == 0 then error(('%s: no class folders in %s'):format(FN, trainDir), 0) end
   local tf = M.transform(opts)
-  local d = { nClasses = #classes, classNames = classes, dir = opts.dir, transform = tf, skipped = {} }
+  local d = { nClasses = #classes, classNames = classes, dir = dir, transform = tf, skipped = {},
+              notImages = {} }
+  local ignored = {}
   local function make(name, root)
-    local paths, labels, skipped = scan(root, classes, classOf, check, opts.quiet, name)
+    local paths, labels, skipped = scan(root, classes, classOf, check, opts.quiet, name, ignored)
     for _, s in ipairs(skipped) do d.skipped[#d.skipped + 1] = s end
     return ds.FileDataset{ paths = paths, labels = labels, transform = tf, nClasses = #classes,
                            name = 'imagefolder.' .. name, classNames = classes,
@@ -136,6 +157,8 @@ function M.load(opts)
     d.val = make('val', valDir)
     d.test, d.testName = d.val, 'val'
   end
+  for i, p in ipairs(ignored) do d.notImages[i] = p:sub(#dir + 2) end
+  if #d.notImages > 0 and not opts.quiet then io.stderr:write(M.notImagesLine(d.notImages), '\n') end
   return d
 end
 

@@ -16,7 +16,7 @@ Gen.__index = Gen
 function M.generator(kind, seed, fname)
   fname = fname or 'fathom.data'
   if type(seed) ~= 'number' or seed < 0 or seed ~= math.floor(seed) then
-    error(fname .. ': seed must be a non-negative integer, got ' .. tostring(seed), 3)
+    error(fname .. ': seed must be a non-negative integer, got ' .. tostring(seed), 0)
   end
   local g = setmetatable({ kind = kind, seed = seed }, Gen)
   if kind == 'torch7' then
@@ -26,7 +26,7 @@ function M.generator(kind, seed, fname)
     g.gen = ffi.new('ft_generator')
     C.ft_generator_seed(g.gen, seed)
   else
-    error(fname .. ": split must be 'seeded' or 'torch7', got " .. tostring(kind), 3)
+    error(fname .. ": split must be 'seeded' or 'torch7', got " .. tostring(kind), 0)
   end
   return g
 end

@@ -1,7 +1,8 @@
 -- fathom/data/svhn.lua -- SVHN (cropped digits) with the paper's protocol.
 --   local d = data.svhn{ split='seeded'|'torch7', seed=1, preprocess='pixel', useExtra=true,
---                        valPerClass={400, 200}, dir=nil }
--- Files: <dir>/svhn/{train,test,extra}_32x32.mat (MATLAB .mat, see core/data/mat.c).
+--                        valPerClass={400, 200}, dir=nil, download=true }
+-- Files: <root>/svhn/{train,test,extra}_32x32.mat (MATLAB .mat, see core/data/mat.c); the
+-- root and the download as in fathom/data/locate.lua.
 -- Split (the authors' svhn-dataset.lua): shuffle train and extra with two successive random
 -- permutations (split='torch7': torch.randperm(73257) then torch.randperm(531131) from
 -- Torch7's MT19937 seeded with seed); the validation set is, for each class, the first 400
@@ -14,18 +15,16 @@ local ffi = require 'ffi'
 local fs = require 'fathom.data.fs'
 local split = require 'fathom.data.split'
 local ds = require 'fathom.data.dataset'
+local locate = require 'fathom.data.locate'
 local C = F.C
 
 local M = {}
 local FN = 'fathom.data.svhn'
-local HOW = "Download them with luajit -e \"require('fathom.data.download').fetch('svhn', DIR)\" " ..
-            "(or by hand from http://ufldl.stanford.edu/housenumbers/ into DIR/svhn/), then " ..
-            "pass dir=DIR or set FATHOM_DATA=DIR."
 M.classNames = { '1', '2', '3', '4', '5', '6', '7', '8', '9', '0' }
 
 local function count(path)
   local n = ffi.new('int64_t[1]')
-  F.check(C.ft_data_svhn_count(path, n), FN)
+  ds.check(C.ft_data_svhn_count(path, n), FN)
   return tonumber(n[0])
 end
 
@@ -36,14 +35,14 @@ local function tensor_of(list)
 end
 
 function M.load(opts)
-  opts = ds.checkOptions(opts, { 'dir', 'split', 'seed', 'preprocess', 'useExtra', 'valPerClass' }, FN)
+  opts = ds.checkOptions(opts, { 'dir', 'download', 'split', 'seed', 'preprocess', 'useExtra', 'valPerClass' }, FN)
   local seed = ds.checkSeed(opts.seed or 1, FN)
   local useExtra = opts.useExtra ~= false
   local vpc = opts.valPerClass or { 400, 200 }
   if type(vpc) ~= 'table' or type(vpc[1]) ~= 'number' or (useExtra and type(vpc[2]) ~= 'number') then
-    error(FN .. ': valPerClass must be {perClassFromTrain, perClassFromExtra}', 2)
+    error(FN .. ': valPerClass must be {perClassFromTrain, perClassFromExtra}', 0)
   end
-  local dir = fs.find(opts, 'svhn', 'train_32x32.mat', HOW, FN)
+  local dir = locate.locate('svhn', opts.dir, locate.downloadOptions(opts.download, FN))
   local files = { fs.join(dir, 'train_32x32.mat') }
   if useExtra then files[2] = fs.join(dir, 'extra_32x32.mat') end
   local sizes, M_ = {}, 0
@@ -51,13 +50,13 @@ function M.load(opts)
   local images, labels = fathom.ByteTensor(M_, 3, 32, 32), fathom.LongTensor(M_)
   local at = 0
   for i, path in ipairs(files) do
-    F.check(C.ft_data_svhn_read(path, images.p, labels.p, at), FN)
+    ds.check(C.ft_data_svhn_read(path, images.p, labels.p, at), FN)
     at = at + sizes[i]
   end
   local tpath = fs.join(dir, 'test_32x32.mat')
   local nt = count(tpath)
   local timages, tlabels = fathom.ByteTensor(nt, 3, 32, 32), fathom.LongTensor(nt)
-  F.check(C.ft_data_svhn_read(tpath, timages.p, tlabels.p, 0), FN)
+  ds.check(C.ft_data_svhn_read(tpath, timages.p, tlabels.p, 0), FN)
 
   -- the authors' selection, part by part: per class, the first k in shuffled order
   local gen = split.generator(opts.split or 'seeded', seed, FN)
@@ -68,7 +67,7 @@ function M.load(opts)
     local perm = gen:perm(n)
     local k = vpc[part]
     if type(k) ~= 'number' or k < 0 or k ~= math.floor(k) then
-      error(FN .. ': valPerClass entries must be non-negative integers', 2)
+      error(FN .. ': valPerClass entries must be non-negative integers', 0)
     end
     local pv, pt = {}, {}
     for c = 0, 9 do pv[c], pt[c] = {}, {} end
@@ -81,7 +80,7 @@ function M.load(opts)
     for c = 0, 9 do
       if #pv[c] < k then
         error(('%s: %s has only %d images of class %d; %d are needed for validation'):format(
-              FN, files[part], #pv[c], c + 1, k), 2)
+              FN, files[part], #pv[c], c + 1, k), 0)
       end
       for _, r in ipairs(pv[c]) do val[#val + 1] = r end
       for _, r in ipairs(pt[c]) do train[#train + 1] = r end
