@@ -141,6 +141,38 @@ describe('data.imagefolder', function()
     assert.matches('/train/cat/1.png$', d.train:path(5))
   end)
 
+  it('counts the files that are not images and reports them in one line', function()
+    local function stderr_of(fn)
+      local real, text = io.stderr, {}
+      io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do text[#text + 1] = x end end }
+      local ok, res = pcall(fn)
+      io.stderr = real
+      assert(ok, res)
+      return res, table.concat(text)
+    end
+    local small = files.mkdir(tmp .. '/small/train/ants')
+    files.png(small .. '/1.png', 8, 8, 2, rgb)
+    files.write(small .. '/imageNotFound.gif', 'GIF89a')
+    local d, said = stderr_of(function() return data.imagefolder{ dir = tmp .. '/small', size = 4, scale = 8 } end)
+    assert.are.equal(1, d.train:size())
+    assert.are.same({ 'train/ants/imageNotFound.gif' }, d.notImages)
+    assert.are.equal('fathom.data.imagefolder: skipped 1 file that is not PNG/JPEG: train/ants/imageNotFound.gif\n', said)
+    build_folder(tmp)
+    files.write(tmp .. '/train/ant/imageNotFound.gif', 'GIF89a')
+    files.write(tmp .. '/train/README', 'a file beside the class folders')
+    d, said = stderr_of(function() return data.imagefolder{ dir = tmp, size = 16, scale = 20 } end)
+    assert.are.equal(12, d.train:size())
+    assert.are.equal(6, d.val:size())
+    assert.are.same({ 'train/README', 'train/ant/imageNotFound.gif', 'train/ant/notes.txt', 'train/cat/notes.txt',
+                      'train/dog/notes.txt', 'val/ant/notes.txt', 'val/cat/notes.txt', 'val/dog/notes.txt' }, d.notImages)
+    assert.are.equal('fathom.data.imagefolder: skipped 8 files that are not PNG/JPEG: train/README, ' ..
+                     'train/ant/imageNotFound.gif, train/ant/notes.txt, train/cat/notes.txt, train/dog/notes.txt, ' ..
+                     'and 3 more\n', said)
+    d, said = stderr_of(function() return data.imagefolder{ dir = tmp, size = 16, scale = 20, quiet = true } end)
+    assert.are.equal(8, #d.notImages)
+    assert.are.equal('', said)
+  end)
+
   it("evaluates with Scale(scale) then CenterCrop(size), normalised per channel", function()
     build_folder(tmp)
     local d = data.imagefolder{ dir = tmp, size = 16, scale = 20, quiet = true }
@@ -221,8 +253,12 @@ describe('data.imagefolder', function()
   it('reports missing folders, empty folders and unknown classes', function()
     local ok, err = pcall(data.imagefolder, { dir = tmp .. '/none' })
     assert.is_false(ok); assert.matches('cannot open directory', err)
-    ok, err = pcall(data.imagefolder, {})
-    assert.is_false(ok); assert.matches('option dir %(the image folder%) is required', err)
+    ok, err = pcall(data.imagefolder, { dir = '' })
+    assert.is_false(ok); assert.matches('dir must be the image folder', err)
+    ok, err = pcall(data.locate, 'imagenet', tmp)
+    assert.is_false(ok)
+    assert.matches('^fathom%.data: cannot find ImageNet: no train/ folder in ' .. tmp .. '/imagenet or ' .. tmp, err)
+    assert.matches('cannot be downloaded automatically', err)
     ok, err = pcall(data.imagefolder, { dir = tmp })
     assert.is_false(ok); assert.matches('no class folders in', err)
     build_folder(tmp)

@@ -30,32 +30,46 @@ end
 -- Deterministic pixel value of image i, channel c, row y, column x.
 function M.pixel(i, c, y, x) return (i * 37 + c * 101 + y * 7 + x * 3) % 256 end
 
--- CIFAR records: labels[i] is a table of label bytes (e.g. {coarse, fine}) or a number.
-function M.cifar_bin(path, labels)
+-- The 3072 pixel bytes of image i: pixel() repeats every 256 images (37 is odd), so
+-- they are built once per residue and large files are quick to write.
+local image_cache = {}
+local function image_bytes(i)
+  local key = i % 256
+  if not image_cache[key] then
+    local px = {}
+    for c = 0, 2 do for y = 0, 31 do for x = 0, 31 do px[#px + 1] = M.pixel(key, c, y, x) end end end
+    local chunks = {}
+    for k = 1, #px, 1024 do chunks[#chunks + 1] = string.char(unpack(px, k, math.min(k + 1023, #px))) end
+    image_cache[key] = table.concat(chunks)
+  end
+  return image_cache[key]
+end
+
+-- CIFAR records: labels[i] is a table of label bytes (e.g. {coarse, fine}) or a number;
+-- record i holds image first + i - 1 (first defaults to 0).
+function M.cifar_bin(path, labels, first)
   local parts = {}
   for i, lab in ipairs(labels) do
     local head = type(lab) == 'table' and string.char(unpack(lab)) or string.char(lab)
-    local px = {}
-    for c = 0, 2 do for y = 0, 31 do for x = 0, 31 do px[#px + 1] = M.pixel(i - 1, c, y, x) end end end
-    local chunks = {}
-    for k = 1, #px, 1024 do chunks[#chunks + 1] = string.char(unpack(px, k, math.min(k + 1023, #px))) end
-    parts[#parts + 1] = head .. table.concat(chunks)
+    parts[#parts + 1] = head .. image_bytes((first or 0) + i - 1)
   end
   M.write(path, table.concat(parts))
 end
 
--- The official cifar-10-batches-bin layout in root, with `per` records in each file:
--- data_batch_1..5.bin (labels 0..9 cycling) and test_batch.bin. Returns the folder.
-function M.cifar10_dir(root, per)
+-- The official cifar-10-batches-bin layout in root: data_batch_1..5.bin with `per` records
+-- each and test_batch.bin with `ntest` (default per); labels 0..9 cycling, images numbered
+-- on from file to file. Returns the folder.
+function M.cifar10_dir(root, per, ntest)
   local cd = M.mkdir(root .. '/cifar-10-batches-bin')
   local n = 0
-  local function labels()
+  local function write(name, count)
     local l = {}
-    for i = 1, per do l[i] = n % 10; n = n + 1 end
-    return l
+    for i = 1, count do l[i] = (n + i - 1) % 10 end
+    M.cifar_bin(cd .. '/' .. name, l, n)
+    n = n + count
   end
-  for b = 1, 5 do M.cifar_bin(cd .. '/data_batch_' .. b .. '.bin', labels()) end
-  M.cifar_bin(cd .. '/test_batch.bin', labels())
+  for b = 1, 5 do write('data_batch_' .. b .. '.bin', per) end
+  write('test_batch.bin', ntest or per)
   M.write(cd .. '/batches.meta.txt', 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n')
   return cd
 end
@@ -95,6 +109,16 @@ function M.http_server(dir, seconds)
   end
   if not port then stop() return nil, 'the HTTP server did not start' end
   return { url = 'http://127.0.0.1:' .. port, port = port, stop = stop }
+end
+
+-- The folder of the real dataset `name` when it is there ($FATHOM_DATA, else the default
+-- folder; never downloaded), else nil and the line a pending spec shows.
+function M.real(name, folder)
+  local ok, dir = pcall(require('fathom.data').locate, name, nil, { download = false })
+  if ok then return dir end
+  return nil, ('needs the real %s files, not found (%s): run FATHOM_DATA=DIR make test, DIR ' ..
+               'holding %s'):format(name, os.getenv('FATHOM_DATA') and 'FATHOM_DATA=' .. os.getenv('FATHOM_DATA')
+                                     or 'FATHOM_DATA is not set', folder)
 end
 
 ---------------------------------------------------------------- little-endian packing
