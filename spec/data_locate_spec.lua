@@ -6,7 +6,7 @@ require 'fathom'
 local data = require 'fathom.data'
 local files = require 'datafiles'
 
-local ROOT = data.fs.abspath(package.loaded['fathom.root'] or '.')
+local ROOT = data.fs.abspath('.') -- specs run from the source root
 
 -- Runs Lua code in a child luajit with the given environment (nil: unset), in dir cwd.
 local function child(env, cwd, code)

@@ -64,8 +64,8 @@ function M.page(name) return source(name).page end
 -- A command that downloads dataset `name` into root and works when pasted as is:
 -- bin/fathom-data of this checkout (absolute path), else the installed module.
 function M.command(name, root)
-  local src = package.loaded['fathom.root']
-  local bin = src and fs.join(fs.abspath(src), 'bin/fathom-data')
+  local src = debug.getinfo(1, 'S').source:match('^@(.*)/lua/fathom/data/download%.lua$')
+  local bin = src and fs.join(fs.abspath(src == '' and '.' or src), 'bin/fathom-data')
   if bin and fs.isfile(bin) then return ('%s %s %s'):format(bin, name, q(root)) end
   return ('luajit -e "require(\'fathom\').data.download(\'%s\', \'%s\')"'):format(name, root)
 end
