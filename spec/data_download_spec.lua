@@ -136,6 +136,9 @@ describe('fathom.data.download', function()
     assert.is_nil(err:find('%.lua:%d+:'))
     assert.is_nil(err:find('\n'))
     assert.is_false(data.fs.isdir(root))
+    -- nor the parents it made on the way
+    assert.is_false((pcall(dl.fetch, 'svhn', tmp .. '/a/b/c', { baseUrl = CLOSED, progress = capture() })))
+    assert.is_false(data.fs.isdir(tmp .. '/a'))
     -- the mirror variable is what the constructor uses when no baseUrl is given
     local rc, out = shell(("cd / && FATHOM_DATA_MIRROR=%s '%s/bin/fathom-data' svhn '%s'"):format(CLOSED, SRC, root))
     assert.are.equal(1, rc)

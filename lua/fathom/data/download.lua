@@ -155,9 +155,13 @@ function M.fetch(name, root, opts)
   if type(root) ~= 'string' or root == '' then fail('fetch(name, root): root must be a folder') end
   root = fs.abspath(root)
   local into = src.sub and fs.join(root, src.sub) or root
-  local made = {} -- the folders this call creates, removed again (when empty) on failure
-  if not fs.isdir(root) then made[#made + 1] = root end
-  if into ~= root and not fs.isdir(into) then made[#made + 1] = into end
+  local made = {} -- the folders this call creates, outermost first, removed (when empty) on failure
+  if into ~= root and not fs.isdir(into) then made[1] = into end
+  local p = root
+  while p ~= '/' and p ~= '' and not fs.isdir(p) do
+    table.insert(made, 1, p)
+    p = p:match('^(.*)/[^/]+$') or ''
+  end
   local ok, out = run('mkdir -p ' .. q(into))
   if not ok then fail('cannot create the data folder %s: %s', into, out) end
   local function fail_clean(...)
