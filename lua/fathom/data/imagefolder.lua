@@ -130,7 +130,10 @@ function M.load(opts)
     error(FN .. ": check must be 'header', 'full' or 'none', got " .. tostring(check), 0)
   end
   local top, err = fs.list(dir)
-  if not top then error(FN .. ': ' .. err, 0) end
+  if not top then
+    error(FN .. ': ' .. err .. '; the image folder (-data DIR) must hold train/ and val/ with one ' ..
+          'folder of images per class (ImageNet cannot be downloaded automatically)', 0)
+  end
   local trainDir, valDir = dir, nil
   if fs.isdir(fs.join(dir, 'train')) then
     trainDir = fs.join(dir, 'train')
