@@ -38,9 +38,9 @@ describe('fathom.data.download', function()
     files.rmtree(tmp)
   end)
 
-  local function serve()
+  local function serve(rate)
     local why
-    srv, why = files.http_server(www, 60)
+    srv, why = files.http_server(www, 60, rate)
     assert(srv, why)
     return srv
   end
@@ -90,6 +90,19 @@ describe('fathom.data.download', function()
                              download = { baseUrl = CLOSED, progress = again } }
     assert.are.equal(12, d2.train:size())
     assert.are.equal('', again.text)
+  end)
+
+  it('reports progress in steps of 10% while the file arrives', function()
+    local sum = dl.md5(files.cifar10_tgz(www, 2, 500000))
+    serve(200000) -- about 2.5 s
+    local out = capture()
+    dl.fetch('cifar10', tmp .. '/d', { baseUrl = srv.url, md5 = { [TGZ] = sum }, progress = out, tty = false })
+    local steps = {}
+    for pct in out.text:gmatch(esc(TGZ) .. ' +(%d+)%%') do steps[#steps + 1] = tonumber(pct) end
+    assert.is_true(#steps >= 3, out.text) -- 0%, at least one step on the way, 100%
+    assert.are.equal(100, steps[#steps])
+    for i = 2, #steps do assert.is_true(steps[i] > steps[i - 1]) end
+    assert.is_true(steps[#steps - 1] < 100)
   end)
 
   it('draws a bar redrawn in place on a terminal', function()

@@ -74,10 +74,14 @@ function M.cifar10_dir(root, per, ntest)
   return cd
 end
 
--- cifar-10-binary.tar.gz as the official one is laid out, built from M.cifar10_dir.
-function M.cifar10_tgz(dir, per)
+-- cifar-10-binary.tar.gz as the official one is laid out, built from M.cifar10_dir;
+-- padding: that many random (incompressible) bytes in its readme.html, for a slow download.
+function M.cifar10_tgz(dir, per, padding)
   local src = M.mkdir(dir .. '/tgz-src')
-  M.cifar10_dir(src, per)
+  local cd = M.cifar10_dir(src, per)
+  if padding then
+    assert(os.execute(("head -c %d /dev/urandom > '%s/readme.html'"):format(padding, cd)) == 0)
+  end
   local tgz = dir .. '/cifar-10-binary.tar.gz'
   assert(os.execute(("tar -czf '%s' -C '%s' cifar-10-batches-bin"):format(tgz, src)) == 0)
   M.rmtree(src)
@@ -85,13 +89,33 @@ function M.cifar10_tgz(dir, per)
 end
 
 -- An HTTP server on 127.0.0.1 (python3 -m http.server on a free port) serving dir, that
--- stops by itself after `seconds` (default 60). Returns { url=, port=, stop= } or nil and
--- why (no python3).
-function M.http_server(dir, seconds)
+-- stops by itself after `seconds` (default 60). rate (bytes/s): send files that slowly
+-- (a handler of the same module, 20 chunks a second). Returns { url=, port=, stop= } or
+-- nil and why (no python3).
+local SLOW = [[
+import functools, http.server, sys, time
+d, rate = sys.argv[1], int(sys.argv[2])
+class H(http.server.SimpleHTTPRequestHandler):
+    def copyfile(self, src, dst):
+        while True:
+            b = src.read(max(rate // 20, 1))
+            if not b: break
+            dst.write(b); dst.flush(); time.sleep(0.05)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(H, directory=d))
+print('Serving HTTP on 127.0.0.1 port', s.server_address[1], flush=True)
+s.serve_forever()
+]]
+function M.http_server(dir, seconds, rate)
   if os.execute('command -v python3 >/dev/null 2>&1') ~= 0 then return nil, 'python3 is not installed' end
   local log = os.tmpname()
-  local p = io.popen(("sh -c 'exec timeout %d python3 -u -m http.server 0 --bind 127.0.0.1 --directory \"%s\"' " ..
-                      ">'%s' 2>&1 </dev/null & echo $!"):format(seconds or 60, dir, log))
+  local server = ('python3 -u -m http.server 0 --bind 127.0.0.1 --directory "%s"'):format(dir)
+  if rate then
+    local script = log .. '.py'
+    M.write(script, SLOW)
+    server = ('python3 -u "%s" "%s" %d'):format(script, dir, rate)
+  end
+  local p = io.popen(("sh -c 'exec timeout %d %s' >'%s' 2>&1 </dev/null & echo $!"):format(seconds or 60, server, log))
   local pid = tonumber(p:read('*a'):match('%d+'))
   p:close()
   local port
@@ -106,6 +130,7 @@ function M.http_server(dir, seconds)
   local function stop()
     if pid then os.execute('kill ' .. pid .. ' 2>/dev/null') pid = nil end
     os.remove(log)
+    os.remove(log .. '.py')
   end
   if not port then stop() return nil, 'the HTTP server did not start' end
   return { url = 'http://127.0.0.1:' .. port, port = port, stop = stop }

@@ -101,7 +101,8 @@ local function bar(out, tty, label)
                 math.floor(pct), mb(bytes)))
       if final then out:write('\n') end
     else
-      local step = math.floor(pct / 10)
+      -- 100% once the file is complete on disk (curl reports it before its last write)
+      local step = final and 10 or math.min(math.floor(pct / 10), 9)
       if step > lastStep then
         lastStep = step
         out:write(('%s %3d%%  %s\n'):format(label, step * 10, mb(bytes)))
@@ -118,10 +119,12 @@ local function fetch_url(url, dest, opts, show)
     local cmd = ('curl -f -L -# --connect-timeout %d --speed-limit 1000 --speed-time 60 -o %s %s 2>&1; echo "::status=$?"')
                 :format(timeout, q(dest), q(url))
     local p = io.popen(cmd)
-    local seg, msgs = {}, {}
+    local seg, msgs, status = {}, {}, nil
     local function flush_seg()
       local s = table.concat(seg)
       seg = {}
+      local code = s:match('::status=(%d+)%s*$')
+      if code then status, s = tonumber(code), s:gsub('::status=%d+%s*$', '') end
       local pct = s:match('^[#%s]*(%d+%.?%d*)%%%s*$') -- curl's bar: '#####     30.6%'
       if pct then
         show(tonumber(pct), filesize(dest))
@@ -136,8 +139,6 @@ local function fetch_url(url, dest, opts, show)
     end
     flush_seg()
     p:close()
-    local status = tonumber((msgs[#msgs] or ''):match('::status=(%d+)'))
-    if status then msgs[#msgs] = nil end
     return status == 0, msgs[#msgs]
   elseif have('wget') then
     local ok, out = run(('wget -q -T %d -O %s %s'):format(timeout, q(dest), q(url)))
