@@ -164,13 +164,13 @@ function FileDataset:_loaderSource(cfg)
 end
 
 ---------------------------------------------------------------------- helpers
--- Unknown option names are errors (a typo must not silently fall back to a default).
 -- A C status: its message, named after the dataset, without a Lua position (these
 -- messages are for people running recipes).
 function M.check(status, fname)
   if status ~= 0 then error(fname .. ': ' .. ffi.string(F.C.ft_last_error()), 0) end
 end
 
+-- Unknown option names are errors (a typo must not silently fall back to a default).
 function M.checkOptions(opts, allowed, fname)
   if opts == nil then return {} end
   if type(opts) ~= 'table' then error(fname .. ': options must be a table, got ' .. type(opts), 0) end
