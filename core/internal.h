@@ -23,6 +23,12 @@ int ft_check_ndim(const char *fn, const char *name, const ft_tensor *t, int ndim
 int ft_check_same_shape(const char *fn, const char *na, const ft_tensor *a, const char *nb,
                         const ft_tensor *b);
 int ft_check_contiguous(const char *fn, const char *name, const ft_tensor *t);
+/* Memory overlap (core/tensor/overlap.c): whether the byte ranges two views can reach
+ * intersect (views of one storage that stay apart do not overlap: getParameters puts
+ * every parameter in one storage). NULL tensors overlap nothing. */
+int ft_overlaps(const ft_tensor *a, const ft_tensor *b);
+int ft_check_disjoint(const char *fn, const char *na, const ft_tensor *a, const char *nb,
+                      const ft_tensor *b);
 /* Shape as text, e.g. "128x16x32x32", into buf (for error messages). */
 const char *ft_shape_str(const ft_tensor *t, char *buf, size_t len);
 const char *ft_dtype_name(int dtype);

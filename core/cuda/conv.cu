@@ -213,8 +213,9 @@ static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const 
   for (int d = 0; d < 4; d++)
     if (x->size[d] > INT_MAX || w->size[d] > INT_MAX || y->size[d] > INT_MAX)
       return ft_fail("%s: a dimension exceeds cuDNN's 32-bit limit (%s)", fn, ft_shape_str(x, bx, sizeof bx));
-  if (x->storage == y->storage || x->storage == w->storage || y->storage == w->storage)
-    return ft_fail("%s: %s, %s and %s must not share memory", fn, xn, yn, wn);
+  FT_TRY(ft_check_disjoint(fn, xn, x, yn, y));
+  FT_TRY(ft_check_disjoint(fn, xn, x, wn, w));
+  FT_TRY(ft_check_disjoint(fn, yn, y, wn, w));
   memset(k, 0, sizeof *k);
   k->dtype = x->dtype;
   k->deterministic = ft_cu_deterministic();
@@ -250,7 +251,7 @@ extern "C" int ft_cuda_conv2d_forward(const ft_tensor *input, ft_tensor *output,
   FT_TRY(check_conv(fn, "input", input, "output", output, "weight", weight, stride_h, stride_w, pad_h, pad_w, &k));
   if (bias) {
     FT_TRY(ft_cu_check_vec(fn, "bias", bias, input->dtype, k.Co));
-    if (bias->storage == output->storage) return ft_fail("%s: bias and output must not share memory", fn);
+    FT_TRY(ft_check_disjoint(fn, "bias", bias, "output", output));
   }
   std::lock_guard<std::mutex> lock(plan_mu);
   ft_cu_ctx *c;
@@ -297,9 +298,9 @@ extern "C" int ft_cuda_conv2d_backward_weight(const ft_tensor *input, const ft_t
                     pad_h, pad_w, &k));
   if (grad_bias) {
     FT_TRY(ft_cu_check_vec(fn, "grad_bias", grad_bias, input->dtype, k.Co));
-    if (grad_bias->storage == grad_weight->storage || grad_bias->storage == input->storage ||
-        grad_bias->storage == grad_output->storage)
-      return ft_fail("%s: grad_bias must not share memory with the other tensors", fn);
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "grad_weight", grad_weight));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "input", input));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "grad_output", grad_output));
   }
   std::lock_guard<std::mutex> lock(plan_mu);
   ft_cu_ctx *c;

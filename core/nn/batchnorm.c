@@ -114,6 +114,15 @@ int ft_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
   if (grad_bias) FT_TRY(ft_nn_check_vec(fn, "grad_bias", grad_bias, dt, C));
   FT_TRY(ft_nn_check_vec(fn, "save_mean", save_mean, dt, C));
   FT_TRY(ft_nn_check_vec(fn, "save_invstd", save_invstd, dt, C));
+  /* the parameter gradients accumulate per channel while the data is read: they must
+   * not alias anything else (they may sit side by side in one flat storage) */
+  FT_TRY(ft_check_disjoint(fn, "grad_weight", grad_weight, "grad_bias", grad_bias));
+  const ft_tensor *reads[3] = {input, grad_output, grad_input};
+  const char *read_names[3] = {"input", "grad_output", "grad_input"};
+  for (int i = 0; i < 3; i++) {
+    FT_TRY(ft_check_disjoint(fn, "grad_weight", grad_weight, read_names[i], reads[i]));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, read_names[i], reads[i]));
+  }
 #define BN_BWD(sfx)                                                                       \
   bn_backward_##sfx(ft_data(input), ft_data(grad_output),                                 \
                     grad_input ? ft_data(grad_input) : NULL, weight ? ft_data(weight) : NULL, \

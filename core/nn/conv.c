@@ -120,9 +120,9 @@ static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const 
   if (K * P > INT_MAX || g->Co * K > INT_MAX || g->Ci * g->H * g->W > INT_MAX || g->Co * P > INT_MAX)
     return ft_fail("%s: one image is too large (%s, weight %s)", fn, ft_shape_str(x, bx, sizeof bx),
                    ft_shape_str(w, by, sizeof by));
-  if (x->storage == y->storage || x->storage == w->storage || y->storage == w->storage)
-    return ft_fail("%s: %s, %s and %s must not share memory", fn, xn, yn, wn);
-  return FT_OK;
+  FT_TRY(ft_check_disjoint(fn, xn, x, yn, y));
+  FT_TRY(ft_check_disjoint(fn, xn, x, wn, w));
+  return ft_check_disjoint(fn, yn, y, wn, w);
 }
 
 /* The direct kernels apply to stride 1 with the output as wide as the input. */
@@ -140,7 +140,7 @@ int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor
                     pad_h, pad_w, &g));
   if (bias) {
     FT_TRY(ft_nn_check_vec(fn, "bias", bias, input->dtype, g.Co));
-    if (bias->storage == output->storage) return ft_fail("%s: bias and output must not share memory", fn);
+    FT_TRY(ft_check_disjoint(fn, "bias", bias, "output", output));
   }
   if (input->dtype == FT_FLOAT32 && direct_same_width(&g))
     return ft_conv_direct_forward(ft_data(input), ft_data(output), ft_data(weight),
@@ -187,9 +187,9 @@ int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_outp
                     stride_h, stride_w, pad_h, pad_w, &g));
   if (grad_bias) {
     FT_TRY(ft_nn_check_vec(fn, "grad_bias", grad_bias, input->dtype, g.Co));
-    if (grad_bias->storage == grad_weight->storage || grad_bias->storage == input->storage ||
-        grad_bias->storage == grad_output->storage)
-      return ft_fail("%s: grad_bias must not share memory with the other tensors", fn);
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "grad_weight", grad_weight));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "input", input));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "grad_output", grad_output));
   }
   if (input->dtype == FT_FLOAT32) {
     if (grad_bias) conv_backward_bias_f32(ft_data(grad_output), ft_data(grad_bias), &g, scale);

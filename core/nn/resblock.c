@@ -218,8 +218,7 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
 #endif
   FT_TRY(rb_check(fn, "input", input, -1, dev));
   FT_TRY(rb_check(fn, "output", output, dtype, dev));
-  if (output->storage == input->storage)
-    return ft_fail("%s: output must not share memory with input", fn);
+  FT_TRY(ft_check_disjoint(fn, "output", output, "input", input));
   if (input->ndim != 4 || input->size[0] < 1)
     return ft_fail("%s: input must be [N,C,H,W] with N >= 1 (got %s)", fn,
                    ft_shape_str(input, bi, sizeof bi));
@@ -577,8 +576,8 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   if (grad_input) {
     FT_TRY(rb_check(fn, "grad_input", grad_input, dtype, dev));
     FT_TRY(ft_check_same_shape(fn, "input", input, "grad_input", grad_input));
-    if (grad_input->storage == grad_output->storage || grad_input->storage == output->storage)
-      return ft_fail("%s: grad_input must not share memory with grad_output or output", fn);
+    FT_TRY(ft_check_disjoint(fn, "grad_input", grad_input, "grad_output", grad_output));
+    FT_TRY(ft_check_disjoint(fn, "grad_input", grad_input, "output", output));
   }
   int64_t N = input->size[0], k = sv->k;
 

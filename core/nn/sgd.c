@@ -35,8 +35,8 @@ int ft_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double mom
     FT_TRY(ft_nn_check(fn, "v", v, x->dtype));
     FT_TRY(ft_check_same_shape(fn, "x", x, "v", v));
   }
-  if (ft_data(x) == ft_data(dx) || (momentum != 0 && (ft_data(v) == ft_data(x) || ft_data(v) == ft_data(dx))))
-    return ft_fail("%s: x, dx and v must be distinct tensors", fn);
+  if (ft_overlaps(x, dx) || (momentum != 0 && (ft_overlaps(v, x) || ft_overlaps(v, dx))))
+    return ft_fail("%s: x, dx and v must be distinct tensors (their memory overlaps)", fn);
   if (nesterov && (momentum <= 0 || dampening != 0))
     return ft_fail("%s: Nesterov momentum needs momentum > 0 and dampening 0 (got momentum "
                    "%g, dampening %g)", fn, momentum, dampening);
