@@ -10,8 +10,9 @@
  * the gathered rows, the projection's conv output); the temporaries of forward and
  * backward live in one thread-local workspace shared by every block.
  * Devices: every tensor of a call lives on the input's device (CPU or CUDA) except
- * row_gate, which stays a CPU uint8 tensor (the gates are drawn on the host). The
- * branch runs through the public kernels, which dispatch by themselves; the loops
+ * row_gate, which stays a CPU uint8 tensor (the gates are drawn on the host). The block
+ * checks everything once (check_block), then runs the kernels' unchecked device
+ * implementations (ft_cpu_* / ft_cuda_*, FT_DEVICE_CALL in internal.h); the loops
  * written here have CUDA twins (core/cuda/resblock.cu) picked by RB_RUN.
  * float32/float64 from one source (see core/nn/nn_common.h). */
 #ifndef FT_REAL
@@ -131,36 +132,31 @@ static int stage_fail(const char *fn, const char *what) {
 
 static const char *stage_name[4] = {"conv/BN 1", "conv/BN 2", "conv/BN 3", "projection"};
 
-/* An operand: on `device` (the input's), float, of the call's dtype (-1: any float),
- * contiguous -- ft_nn_check without its CPU requirement. */
-static int rb_check(const char *fn, const char *name, const ft_tensor *t, int dtype, int device) {
-  FT_TRY(ft_check_device(fn, name, t, device));
-  FT_TRY(ft_check_float(fn, name, t));
-  if (dtype >= 0 && t->dtype != dtype)
-    return ft_fail("%s: %s is %s but the input is %s (one dtype per call)", fn, name,
-                   ft_dtype_name(t->dtype), ft_dtype_name(dtype));
-  return ft_check_contiguous(fn, name, t);
+/* An operand: of the call's dtype and on its device (those of ref, the input; NULL for
+ * the input itself), float, contiguous. */
+static int rb_check(const char *fn, const char *name, const ft_tensor *t, const ft_tensor *ref) {
+  return ft_nn_check(fn, name, t, ref);
 }
 
 /* A per-channel vector of c elements, in the call's dtype, on its device. */
-static int check_vec(const char *fn, const char *what, int i, const ft_tensor *t, int dtype,
-                     int device, int64_t c) {
+static int check_vec(const char *fn, const char *what, int i, const ft_tensor *t,
+                     const ft_tensor *ref, int64_t c) {
   char name[64], buf[128];
   snprintf(name, sizeof name, "%s[%d]", what, i);
   if (!t) return ft_fail("%s: %s (%s) is NULL", fn, name, stage_name[i]);
-  FT_TRY(rb_check(fn, name, t, dtype, device));
+  FT_TRY(rb_check(fn, name, t, ref));
   if (t->ndim != 1 || t->size[0] != c)
     return ft_fail("%s: %s must be a vector of %lld elements (got %s)", fn, name,
                    (long long)c, ft_shape_str(t, buf, sizeof buf));
   return FT_OK;
 }
 
-static int check_weight(const char *fn, const char *what, int i, const ft_tensor *w, int dtype,
-                        int device, int64_t cin, int k, int64_t cout_expect) {
+static int check_weight(const char *fn, const char *what, int i, const ft_tensor *w,
+                        const ft_tensor *ref, int64_t cin, int k, int64_t cout_expect) {
   char name[64], buf[96];
   snprintf(name, sizeof name, "%s[%d]", what, i);
   if (!w) return ft_fail("%s: %s (%s) is NULL", fn, name, stage_name[i]);
-  FT_TRY(rb_check(fn, name, w, dtype, device));
+  FT_TRY(rb_check(fn, name, w, ref));
   if (w->ndim != 4 || w->size[1] != cin || w->size[2] != k || w->size[3] != k ||
       (cout_expect > 0 && w->size[0] != cout_expect) || w->size[0] < 1)
     return ft_fail("%s: %s (%s) must be [%s,%lld,%d,%d] (got %s)", fn, name, stage_name[i],
@@ -170,18 +166,23 @@ static int check_weight(const char *fn, const char *what, int i, const ft_tensor
 }
 
 /* Conv/BN stage i's parameters (and gradients when grads): cin in, returns its width. */
-static int check_stage(const char *fn, const ft_resblock *b, int i, int dtype, int dev,
+static int check_stage(const char *fn, const ft_resblock *b, int i, const ft_tensor *ref,
                        int64_t cin, int k, int64_t cout_expect, int grads, int64_t *cout) {
-  FT_TRY(check_weight(fn, "conv_weight", i, b->conv_weight[i], dtype, dev, cin, k, cout_expect));
+  FT_TRY(check_weight(fn, "conv_weight", i, b->conv_weight[i], ref, cin, k, cout_expect));
   int64_t c = b->conv_weight[i]->size[0];
-  FT_TRY(check_vec(fn, "bn_weight", i, b->bn_weight[i], dtype, dev, c));
-  FT_TRY(check_vec(fn, "bn_bias", i, b->bn_bias[i], dtype, dev, c));
-  FT_TRY(check_vec(fn, "running_mean", i, b->running_mean[i], dtype, dev, c));
-  FT_TRY(check_vec(fn, "running_var", i, b->running_var[i], dtype, dev, c));
+  FT_TRY(check_vec(fn, "bn_weight", i, b->bn_weight[i], ref, c));
+  FT_TRY(check_vec(fn, "bn_bias", i, b->bn_bias[i], ref, c));
+  FT_TRY(check_vec(fn, "running_mean", i, b->running_mean[i], ref, c));
+  FT_TRY(check_vec(fn, "running_var", i, b->running_var[i], ref, c));
   if (grads) {
-    FT_TRY(check_weight(fn, "grad_conv_weight", i, b->grad_conv_weight[i], dtype, dev, cin, k, c));
-    FT_TRY(check_vec(fn, "grad_bn_weight", i, b->grad_bn_weight[i], dtype, dev, c));
-    FT_TRY(check_vec(fn, "grad_bn_bias", i, b->grad_bn_bias[i], dtype, dev, c));
+    FT_TRY(check_weight(fn, "grad_conv_weight", i, b->grad_conv_weight[i], ref, cin, k, c));
+    FT_TRY(check_vec(fn, "grad_bn_weight", i, b->grad_bn_weight[i], ref, c));
+    FT_TRY(check_vec(fn, "grad_bn_bias", i, b->grad_bn_bias[i], ref, c));
+    /* the gradients accumulate side by side (one flat storage is fine, overlap is not) */
+    const ft_tensor *g[3] = {b->grad_conv_weight[i], b->grad_bn_weight[i], b->grad_bn_bias[i]};
+    const char *gn[3] = {"grad_conv_weight", "grad_bn_weight", "grad_bn_bias"};
+    for (int u = 0; u < 3; u++)
+      for (int v = u + 1; v < 3; v++) FT_TRY(ft_check_disjoint(fn, gn[u], g[u], gn[v], g[v]));
   }
   *cout = c;
   return FT_OK;
@@ -212,12 +213,11 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
   if (b->force_gate < -1 || b->force_gate > 2)
     return ft_fail("%s: force_gate must be -1, 0, 1 or 2 (got %d)", fn, b->force_gate);
   FT_TRY(ft_check_tensor(fn, "input", input));
-  int dtype = input->dtype, dev = input->device;
 #ifndef FT_WITH_CUDA
-  if (dev == FT_CUDA) return ft_no_cuda(fn);
+  if (input->device == FT_CUDA) return ft_no_cuda(fn);
 #endif
-  FT_TRY(rb_check(fn, "input", input, -1, dev));
-  FT_TRY(rb_check(fn, "output", output, dtype, dev));
+  FT_TRY(rb_check(fn, "input", input, NULL));
+  FT_TRY(rb_check(fn, "output", output, input));
   FT_TRY(ft_check_disjoint(fn, "output", output, "input", input));
   if (input->ndim != 4 || input->size[0] < 1)
     return ft_fail("%s: input must be [N,C,H,W] with N >= 1 (got %s)", fn,
@@ -226,9 +226,12 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
   int64_t c = Ci, Ho = H, Wo = W;
   for (int i = 0; i < n_stages(b); i++) {
     conv_cfg cf = stage_cfg(b, i);
-    FT_TRY(check_stage(fn, b, i, dtype, dev, c, cf.k, -1, grads, &c));
+    FT_TRY(check_stage(fn, b, i, input, c, cf.k, -1, grads, &c));
+    int64_t hin = Ho, win = Wo;
     Ho = conv_out(Ho, cf);
     Wo = conv_out(Wo, cf);
+    if (Ho >= 1 && Wo >= 1)
+      FT_TRY(ft_conv2d_check_limits(fn, b->conv_weight[i], N, hin, win, Ho, Wo));
   }
   if (Ho < 1 || Wo < 1)
     return ft_fail("%s: input %s is too small for the block", fn, ft_shape_str(input, bi, sizeof bi));
@@ -260,7 +263,8 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
   }
   case FT_SHORTCUT_PROJECT: {
     int64_t cp;
-    FT_TRY(check_stage(fn, b, 3, dtype, dev, Ci, 1, Co, grads, &cp));
+    FT_TRY(check_stage(fn, b, 3, input, Ci, 1, Co, grads, &cp));
+    FT_TRY(ft_conv2d_check_limits(fn, b->conv_weight[3], N, H, W, Ho, Wo));
     break;
   }
   }
@@ -303,11 +307,16 @@ static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft
     sz[1] = b->conv_weight[i]->size[0];
     sz[2] = conv_out(sz[2], cf);
     sz[3] = conv_out(sz[3], cf);
+    if (bn_train && sz[0] * sz[2] * sz[3] < 2)
+      return ft_fail("%s: %s failed: training needs more than one value per channel to "
+                     "estimate a variance (%lld samples of %lldx%lld)", fn, stage_name[i],
+                     (long long)sz[0], (long long)sz[2], (long long)sz[3]);
     FT_TRY(buf_shape(&sv->h[i], dtype, dev, 4, sz));
     FT_TRY(buf_shape(&sv->mean[i], dtype, dev, 1, &sz[1]));
     FT_TRY(buf_shape(&sv->invstd[i], dtype, dev, 1, &sz[1]));
-    RB_CALL(fn, stage_name[i], ft_conv2d_forward(in, sv->h[i].t, b->conv_weight[i], NULL,
-                                                 cf.stride, cf.stride, cf.pad, cf.pad));
+    RB_CALL(fn, stage_name[i],
+            FT_DEVICE_CALL(in, conv2d_forward, in, sv->h[i].t, b->conv_weight[i], NULL, cf.stride,
+                           cf.stride, cf.pad, cf.pad));
     int last = i == ns - 1;
     ft_tensor *bn_out = y;
     if (!last) {
@@ -315,9 +324,9 @@ static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft
       bn_out = sv->a[i].t;
     }
     RB_CALL(fn, stage_name[i],
-            ft_batchnorm_forward(sv->h[i].t, bn_out, b->bn_weight[i], b->bn_bias[i],
-                                 b->running_mean[i], b->running_var[i], sv->mean[i].t,
-                                 sv->invstd[i].t, bn_train, b->bn_momentum, b->bn_eps, !last));
+            FT_DEVICE_CALL(sv->h[i].t, batchnorm_forward, sv->h[i].t, bn_out, b->bn_weight[i],
+                           b->bn_bias[i], b->running_mean[i], b->running_var[i], sv->mean[i].t,
+                           sv->invstd[i].t, bn_train, b->bn_momentum, b->bn_eps, !last));
     in = bn_out;
   }
   return FT_OK;
@@ -336,20 +345,25 @@ static int shortcut_forward(const char *fn, ft_resblock *b, rb_saved *sv, const 
     int k = b->shortcut == FT_SHORTCUT_AVG ? b->stride : 1;
     FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
     RB_CALL(fn, "shortcut pooling",
-            ft_avgpool2d_forward(x, ws[WS_C].t, k, k, b->stride, b->stride));
+            FT_DEVICE_CALL(x, avgpool2d_forward, x, ws[WS_C].t, k, k, b->stride, b->stride));
     *sc = ws[WS_C].t;
   } else if (b->shortcut == FT_SHORTCUT_PROJECT) {
     sz[1] = out->size[1];
+    if (bn_train && sz[0] * sz[2] * sz[3] < 2)
+      return ft_fail("%s: %s failed: training needs more than one value per channel to "
+                     "estimate a variance (%lld samples of %lldx%lld)", fn, stage_name[3],
+                     (long long)sz[0], (long long)sz[2], (long long)sz[3]);
     FT_TRY(buf_shape(&sv->hp, dtype, dev, 4, sz));
     FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
     FT_TRY(buf_shape(&sv->mean[3], dtype, dev, 1, &sz[1]));
     FT_TRY(buf_shape(&sv->invstd[3], dtype, dev, 1, &sz[1]));
-    RB_CALL(fn, stage_name[3], ft_conv2d_forward(x, sv->hp.t, b->conv_weight[3], NULL,
-                                                 b->stride, b->stride, 0, 0));
     RB_CALL(fn, stage_name[3],
-            ft_batchnorm_forward(sv->hp.t, ws[WS_C].t, b->bn_weight[3], b->bn_bias[3],
-                                 b->running_mean[3], b->running_var[3], sv->mean[3].t,
-                                 sv->invstd[3].t, bn_train, b->bn_momentum, b->bn_eps, 0));
+            FT_DEVICE_CALL(x, conv2d_forward, x, sv->hp.t, b->conv_weight[3], NULL, b->stride,
+                           b->stride, 0, 0));
+    RB_CALL(fn, stage_name[3],
+            FT_DEVICE_CALL(sv->hp.t, batchnorm_forward, sv->hp.t, ws[WS_C].t, b->bn_weight[3],
+                           b->bn_bias[3], b->running_mean[3], b->running_var[3], sv->mean[3].t,
+                           sv->invstd[3].t, bn_train, b->bn_momentum, b->bn_eps, 0));
     *sc = ws[WS_C].t;
     *csc = out->size[1];
   }
@@ -483,23 +497,24 @@ static int branch_backward(const char *fn, ft_resblock *b, rb_saved *sv, const f
     const ft_tensor *h = sv->h[i].t;
     FT_TRY(buf_shape(&ws[WS_H], dtype, dev, 4, h->size));
     RB_CALL(fn, stage_name[i],
-            ft_batchnorm_backward(h, ws[ga].t, ws[WS_H].t, b->bn_weight[i],
-                                  grads ? b->grad_bn_weight[i] : NULL,
-                                  grads ? b->grad_bn_bias[i] : NULL, sv->mean[i].t,
-                                  sv->invstd[i].t, i < ns - 1 ? sv->a[i].t : NULL,
-                                  sv->bn_train, scale));
+            FT_DEVICE_CALL(h, batchnorm_backward, h, ws[ga].t, ws[WS_H].t, b->bn_weight[i],
+                           grads ? b->grad_bn_weight[i] : NULL, grads ? b->grad_bn_bias[i] : NULL,
+                           sv->mean[i].t, sv->invstd[i].t, i < ns - 1 ? sv->a[i].t : NULL,
+                           sv->bn_train, scale));
     const ft_tensor *cin = i > 0 ? sv->a[i - 1].t : x;
     if (grads)
       RB_CALL(fn, stage_name[i],
-              ft_conv2d_backward_weight(cin, ws[WS_H].t, b->grad_conv_weight[i], NULL, cf.stride,
-                                        cf.stride, cf.pad, cf.pad, scale));
+              FT_DEVICE_CALL(cin, conv2d_backward_weight, cin, ws[WS_H].t, b->grad_conv_weight[i],
+                             NULL, cf.stride, cf.stride, cf.pad, cf.pad, scale));
     if (i > 0) {
       FT_TRY(buf_shape(&ws[ga], dtype, dev, 4, cin->size));
-      RB_CALL(fn, stage_name[i], ft_conv2d_backward_input(ws[WS_H].t, ws[ga].t, b->conv_weight[i],
-                                                          cf.stride, cf.stride, cf.pad, cf.pad));
+      RB_CALL(fn, stage_name[i],
+              FT_DEVICE_CALL(ws[WS_H].t, conv2d_backward_input, ws[WS_H].t, ws[ga].t,
+                             b->conv_weight[i], cf.stride, cf.stride, cf.pad, cf.pad));
     } else if (gx) {
-      RB_CALL(fn, stage_name[i], ft_conv2d_backward_input(ws[WS_H].t, gx, b->conv_weight[i],
-                                                          cf.stride, cf.stride, cf.pad, cf.pad));
+      RB_CALL(fn, stage_name[i],
+              FT_DEVICE_CALL(ws[WS_H].t, conv2d_backward_input, ws[WS_H].t, gx, b->conv_weight[i],
+                             cf.stride, cf.stride, cf.pad, cf.pad));
     }
   }
   return FT_OK;
@@ -515,17 +530,17 @@ static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const
     if (!grad_input && !grads) return FT_OK;
     FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, G->size));
     RB_CALL(fn, stage_name[3],
-            ft_batchnorm_backward(sv->hp.t, G, ws[WS_C].t, b->bn_weight[3],
-                                  grads ? b->grad_bn_weight[3] : NULL,
-                                  grads ? b->grad_bn_bias[3] : NULL, sv->mean[3].t,
-                                  sv->invstd[3].t, NULL, sv->bn_train, scale));
+            FT_DEVICE_CALL(sv->hp.t, batchnorm_backward, sv->hp.t, G, ws[WS_C].t, b->bn_weight[3],
+                           grads ? b->grad_bn_weight[3] : NULL, grads ? b->grad_bn_bias[3] : NULL,
+                           sv->mean[3].t, sv->invstd[3].t, NULL, sv->bn_train, scale));
     if (grads)
       RB_CALL(fn, stage_name[3],
-              ft_conv2d_backward_weight(input, ws[WS_C].t, b->grad_conv_weight[3], NULL,
-                                        b->stride, b->stride, 0, 0, scale));
+              FT_DEVICE_CALL(input, conv2d_backward_weight, input, ws[WS_C].t,
+                             b->grad_conv_weight[3], NULL, b->stride, b->stride, 0, 0, scale));
     if (grad_input)
-      RB_CALL(fn, stage_name[3], ft_conv2d_backward_input(ws[WS_C].t, grad_input, b->conv_weight[3],
-                                                          b->stride, b->stride, 0, 0));
+      RB_CALL(fn, stage_name[3],
+              FT_DEVICE_CALL(ws[WS_C].t, conv2d_backward_input, ws[WS_C].t, grad_input,
+                             b->conv_weight[3], b->stride, b->stride, 0, 0));
     return FT_OK;
   }
   if (!grad_input) return FT_OK;
@@ -538,19 +553,21 @@ static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const
     return FT_OK;
   }
   if (!pooled) {
-    RB_CALL(fn, "shortcut padding", ft_channel_pad_backward(G, grad_input));
+    RB_CALL(fn, "shortcut padding",
+            FT_DEVICE_CALL(G, channel_pad_backward, G, grad_input));
     return FT_OK;
   }
   const ft_tensor *gp = G;
   if (Co > Ci) {
     int64_t sz[4] = {N, Ci, G->size[2], G->size[3]};
     FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
-    RB_CALL(fn, "shortcut padding", ft_channel_pad_backward(G, ws[WS_C].t));
+    RB_CALL(fn, "shortcut padding",
+            FT_DEVICE_CALL(G, channel_pad_backward, G, ws[WS_C].t));
     gp = ws[WS_C].t;
   }
   int k = b->shortcut == FT_SHORTCUT_AVG ? b->stride : 1;
   RB_CALL(fn, "shortcut pooling",
-          ft_avgpool2d_backward(gp, grad_input, k, k, b->stride, b->stride));
+          FT_DEVICE_CALL(gp, avgpool2d_backward, gp, grad_input, k, k, b->stride, b->stride));
   return FT_OK;
 }
 
@@ -571,10 +588,10 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   if (sv->device != dev)
     return ft_fail("%s: input is on the %s but the last forward ran on the %s", fn,
                    dev == FT_CUDA ? "GPU" : "CPU", sv->device == FT_CUDA ? "GPU" : "CPU");
-  FT_TRY(rb_check(fn, "grad_output", grad_output, dtype, dev));
+  FT_TRY(rb_check(fn, "grad_output", grad_output, input));
   FT_TRY(ft_check_same_shape(fn, "output", output, "grad_output", grad_output));
   if (grad_input) {
-    FT_TRY(rb_check(fn, "grad_input", grad_input, dtype, dev));
+    FT_TRY(rb_check(fn, "grad_input", grad_input, input));
     FT_TRY(ft_check_same_shape(fn, "input", input, "grad_input", grad_input));
     FT_TRY(ft_check_disjoint(fn, "grad_input", grad_input, "grad_output", grad_output));
     FT_TRY(ft_check_disjoint(fn, "grad_input", grad_input, "output", output));
