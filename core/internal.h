@@ -151,6 +151,27 @@ int ft_conv2d_check_limits(const char *fn, const ft_tensor *w, int64_t N, int64_
 int ft_nn_check_labels(const char *fn, const int64_t *labels, int64_t N, int64_t K,
                        int index_base);
 
+/* ---- workspaces (core/nn/workspace.c): the nn kernels' scratch, per thread and per
+ * device, one buffer per slot, grown when too small and kept between calls (counted in
+ * ft_bytes_allocated; ft_workspace_free in fathom.h releases the thread's). A slot's
+ * contents live until the next request of the same slot on the same thread. */
+enum {
+  FT_WS_CONV = 0,   /* conv's im2col columns and partial weight gradients (CPU)      */
+  FT_WS_CUDNN,      /* cuDNN's convolution workspace (GPU)                             */
+  FT_WS_BN,         /* batch norm's partial statistics and coefficients (GPU)          */
+  FT_WS_RB_G,       /* the residual block's temporaries (core/nn/resblock.c)           */
+  FT_WS_RB_H,
+  FT_WS_RB_C,
+  FT_WS_RB_R,
+  FT_WS_N
+};
+/* slot's buffer viewed as a contiguous tensor of dtype and size (valid until the next
+ * request of the slot); the header is the workspace's own: do not free it. */
+int ft_workspace_tensor(const char *fn, int slot, int dtype, int device, int ndim,
+                        const int64_t *size, ft_tensor **out);
+/* slot's buffer as at least nbytes bytes (64-byte aligned on the CPU). */
+int ft_workspace_bytes(const char *fn, int slot, int device, size_t nbytes, void **out);
+
 /* ft_tensor_new with the storage's kind: FT_CPU, FT_CUDA or FT_STORAGE_PINNED (tensor.c). */
 int ft_tensor_new_kind(ft_tensor **out, int dtype, int device, int storage_kind, int ndim,
                        const int64_t *size);

@@ -194,11 +194,11 @@ extern "C" int ft_cuda_batchnorm_forward(const ft_tensor *input, ft_tensor *outp
   FT_TRY(ft_cu_ctx_get(fn, &c));
   const int64_t M = N * S, total = N * C * S;
   const int nb = training ? bn_blocks(c, C, M) : 1;
-  ft_cu_scratch scratch;
+  void *scratch;
   size_t part_bytes = training ? sizeof(welford) * (size_t)(C * nb) : 0;
-  FT_TRY(scratch.get(fn, part_bytes + sizeof(double) * 2 * (size_t)C));
-  welford *part = training ? scratch.as<welford>() : NULL;
-  void *coef = (char *)scratch.p + part_bytes;
+  FT_TRY(ft_workspace_bytes(fn, FT_WS_BN, FT_CUDA, part_bytes + sizeof(double) * 2 * (size_t)C, &scratch));
+  welford *part = training ? (welford *)scratch : NULL;
+  void *coef = (char *)scratch + part_bytes;
   FT_CU_FLOAT_DISPATCH(dt, T, {
     if (training) {
       bn_stats_partial<T><<<dim3((unsigned)C, nb), BN_THREADS, 0, c->stream>>>((const T *)ft_data(input), N, C, S,
@@ -230,11 +230,11 @@ extern "C" int ft_cuda_batchnorm_backward(const ft_tensor *input, const ft_tenso
   const int64_t M = N * S, total = N * C * S;
   const int need_sums = grad_weight || grad_bias || (grad_input && training);
   const int nb = need_sums ? bn_blocks(c, C, M) : 1;
-  ft_cu_scratch scratch;
+  void *scratch;
   size_t part_bytes = need_sums ? sizeof(double2) * (size_t)(C * nb) : 0;
-  FT_TRY(scratch.get(fn, part_bytes + sizeof(double) * 4 * (size_t)C));
-  double2 *part = need_sums ? scratch.as<double2>() : NULL;
-  void *coef = (char *)scratch.p + part_bytes;
+  FT_TRY(ft_workspace_bytes(fn, FT_WS_BN, FT_CUDA, part_bytes + sizeof(double) * 4 * (size_t)C, &scratch));
+  double2 *part = need_sums ? (double2 *)scratch : NULL;
+  void *coef = (char *)scratch + part_bytes;
   FT_CU_FLOAT_DISPATCH(dt, T, {
     if (need_sums) {
       bn_grad_partial<T><<<dim3((unsigned)C, nb), BN_THREADS, 0, c->stream>>>((const T *)ft_data(input),

@@ -9,8 +9,8 @@
  * algorithm is run and timed once (cudnnFind*), else cuDNN's heuristic order is taken
  * (cudnnGet*_v7); the fastest that fits the workspace limit and, in deterministic mode,
  * is deterministic, is kept with its math type. A ResNet has a dozen shapes, so the
- * search costs a few hundred milliseconds once. One workspace, grown to the largest
- * need, is shared by all convolutions (everything runs on one stream). */
+ * search costs a few hundred milliseconds once. The workspace is the thread's cuDNN
+ * slot of core/nn/workspace.c, grown to the largest need and kept (one stream: safe). */
 #include "cuda_common.cuh"
 #include <limits.h>
 #include <mutex>
@@ -37,8 +37,6 @@ struct conv_plan {
 
 static std::mutex plan_mu;
 static std::vector<conv_plan *> plans;
-static void *workspace = nullptr;
-static size_t workspace_size = 0;
 
 extern "C" int64_t ft_cuda_conv_plans(void) {
   std::lock_guard<std::mutex> lock(plan_mu);
@@ -167,19 +165,6 @@ static int search(const char *fn, cudnnHandle_t h, conv_plan *p, int d) {
   return FT_OK;
 }
 
-/* The shared workspace, at least n bytes (caller holds plan_mu). */
-static int workspace_of(const char *fn, size_t n, void **out) {
-  if (n > workspace_size) {
-    ft_cu_free(workspace);
-    workspace = nullptr;
-    workspace_size = 0;
-    FT_TRY(ft_cu_alloc(fn, &workspace, n));
-    workspace_size = n;
-  }
-  *out = workspace;
-  return FT_OK;
-}
-
 /* ---- the plan key of a call (arguments checked by core/nn/conv.c) ---------------------------------- */
 static int64_t out_size(int64_t in, int64_t k, int s, int p) {
   return in + 2 * (int64_t)p < k ? 0 : (in + 2 * (int64_t)p - k) / s + 1;
@@ -213,7 +198,8 @@ static int prepare(const char *fn, const conv_key &k, int d, ft_cu_ctx **c, conv
   FT_TRY(plan_of(fn, k, p));
   FT_TRY(search(fn, (*c)->cudnn, *p, d));
   FT_CUDNN(fn, "cudnnSetConvolutionMathType", cudnnSetConvolutionMathType((*p)->conv, (*p)->math[d]));
-  return workspace_of(fn, (*p)->ws[d], ws);
+  /* the thread's cuDNN workspace (core/nn/workspace.c), grown to the largest need */
+  return ft_workspace_bytes(fn, FT_WS_CUDNN, FT_CUDA, (*p)->ws[d], ws);
 }
 
 extern "C" int ft_cuda_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,

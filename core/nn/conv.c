@@ -288,10 +288,12 @@ static int FT_K(is_pointwise)(const conv_geom *g) {
   return g->kH == 1 && g->kW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-/* Per-thread scratch: nt blocks of `per` elements. */
-static FT_REAL *FT_K(scratch)(int64_t per, int nt, size_t *bytes) {
+/* Per-thread scratch: nt blocks of `per` elements, from the thread's conv workspace
+ * (kept between calls: no fresh pages to zero every step). */
+static FT_REAL *FT_K(scratch)(const char *fn, int64_t per, int nt, size_t *bytes) {
+  void *p = NULL;
   *bytes = sizeof(FT_REAL) * (size_t)(per * nt + 1);
-  return ft_alloc(*bytes);
+  return ft_workspace_bytes(fn, FT_WS_CONV, FT_CPU, *bytes, &p) ? NULL : p;
 }
 
 static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, const FT_REAL *b,
@@ -299,8 +301,8 @@ static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, co
   const int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo;
   const int nt = conv_threads(), direct = FT_K(is_pointwise)(g);
   size_t bytes;
-  FT_REAL *col = FT_K(scratch)(direct ? 0 : K * P, nt, &bytes);
-  if (!col) return ft_fail("ft_conv2d_forward: out of memory for %zu bytes", bytes);
+  FT_REAL *col = FT_K(scratch)("ft_conv2d_forward", direct ? 0 : K * P, nt, &bytes);
+  if (!col) return FT_ERR;
   /* The images are split over the threads; BLAS runs single-threaded inside. */
   const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
@@ -317,7 +319,6 @@ static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, co
               c, (int)P, 1, yn, (int)P);
     }
   openblas_set_num_threads(blas_threads);
-  ft_free_bytes(col, bytes);
   return FT_OK;
 }
 
@@ -326,8 +327,8 @@ static int FT_K(conv_backward_input)(const FT_REAL *gy, FT_REAL *gx, const FT_RE
   const int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo;
   const int nt = conv_threads(), direct = FT_K(is_pointwise)(g);
   size_t bytes;
-  FT_REAL *col = FT_K(scratch)(direct ? 0 : K * P, nt, &bytes);
-  if (!col) return ft_fail("ft_conv2d_backward_input: out of memory for %zu bytes", bytes);
+  FT_REAL *col = FT_K(scratch)("ft_conv2d_backward_input", direct ? 0 : K * P, nt, &bytes);
+  if (!col) return FT_ERR;
   /* The images are split over the threads; BLAS runs single-threaded inside. */
   const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
@@ -341,7 +342,6 @@ static int FT_K(conv_backward_input)(const FT_REAL *gy, FT_REAL *gx, const FT_RE
       if (!direct) FT_K(col2im)(c, gxn, g);
     }
   openblas_set_num_threads(blas_threads);
-  ft_free_bytes(col, bytes);
   return FT_OK;
 }
 
@@ -352,8 +352,8 @@ static int FT_K(conv_backward_weight)(const FT_REAL *x, const FT_REAL *gy, FT_RE
   /* Per thread: its col buffer, then its partial dW [Co, K]. */
   const int64_t per = (direct ? 0 : K * P) + nw;
   size_t bytes;
-  FT_REAL *buf = FT_K(scratch)(per, nt, &bytes);
-  if (!buf) return ft_fail("ft_conv2d_backward_weight: out of memory for %zu bytes", bytes);
+  FT_REAL *buf = FT_K(scratch)("ft_conv2d_backward_weight", per, nt, &bytes);
+  if (!buf) return FT_ERR;
   memset(buf, 0, bytes);
   const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
@@ -376,7 +376,6 @@ static int FT_K(conv_backward_weight)(const FT_REAL *x, const FT_REAL *gy, FT_RE
     for (int t = 0; t < nt; t++) s += buf[t * per + (direct ? 0 : K * P) + i];
     gw[i] = (FT_REAL)(gw[i] + scale * s);
   }
-  ft_free_bytes(buf, bytes);
   return FT_OK;
 }
 

@@ -8,7 +8,7 @@
  * contiguous sub-batch so that per-sample dropping saves compute too.
  * Memory: the block owns what backward needs (conv outputs h_i, BN+ReLU outputs a_i,
  * the gathered rows, the projection's conv output); the temporaries of forward and
- * backward live in one thread-local workspace shared by every block.
+ * backward live in the thread's workspaces (core/nn/workspace.c), shared by every block.
  * Devices: every tensor of a call lives on the input's device (CPU or CUDA) except
  * row_gate, which stays a CPU uint8 tensor (the gates are drawn on the host). The block
  * checks everything once (check_block), then runs the kernels' unchecked device
@@ -60,13 +60,17 @@ static int buf_shape(rb_buf *b, int dtype, int device, int ndim, const int64_t *
 static void buf_free(rb_buf *b) { ft_tensor_free(b->t); b->t = NULL; b->cap = 0; }
 static int64_t buf_bytes(const rb_buf *b) { return b->t ? b->t->storage->nbytes : 0; }
 
-/* Backward's and forward's temporaries, shared by all blocks of this thread. */
+/* Backward's and forward's temporaries, shared by all blocks of this thread: workspace
+ * slots (core/nn/workspace.c); ws[] holds the views of the current call. */
 enum { WS_G = 0, WS_H, WS_C, WS_R, WS_N };
-static __thread rb_buf ws[WS_N];
+static const int ws_slot[WS_N] = {FT_WS_RB_G, FT_WS_RB_H, FT_WS_RB_C, FT_WS_RB_R};
+static __thread ft_tensor *ws[WS_N];
 
-void ft_resblock_workspace_free(void) {
-  for (int i = 0; i < WS_N; i++) buf_free(&ws[i]);
+static int ws_shape(int i, int dtype, int device, int ndim, const int64_t *size) {
+  return ft_workspace_tensor("ft_resblock", ws_slot[i], dtype, device, ndim, size, &ws[i]);
 }
+
+void ft_resblock_workspace_free(void) { ft_workspace_free(); }
 
 /* ---- what a forward leaves for its backward --------------------------------------- */
 typedef struct {
@@ -343,10 +347,10 @@ static int shortcut_forward(const char *fn, ft_resblock *b, rb_saved *sv, const 
   *csc = x->size[1];
   if ((b->shortcut == FT_SHORTCUT_AVG || b->shortcut == FT_SHORTCUT_SUBSAMPLE) && b->stride > 1) {
     int k = b->shortcut == FT_SHORTCUT_AVG ? b->stride : 1;
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, sz));
     RB_CALL(fn, "shortcut pooling",
-            FT_DEVICE_CALL(x, avgpool2d_forward, x, ws[WS_C].t, k, k, b->stride, b->stride));
-    *sc = ws[WS_C].t;
+            FT_DEVICE_CALL(x, avgpool2d_forward, x, ws[WS_C], k, k, b->stride, b->stride));
+    *sc = ws[WS_C];
   } else if (b->shortcut == FT_SHORTCUT_PROJECT) {
     sz[1] = out->size[1];
     if (bn_train && sz[0] * sz[2] * sz[3] < 2)
@@ -354,17 +358,17 @@ static int shortcut_forward(const char *fn, ft_resblock *b, rb_saved *sv, const 
                      "estimate a variance (%lld samples of %lldx%lld)", fn, stage_name[3],
                      (long long)sz[0], (long long)sz[2], (long long)sz[3]);
     FT_TRY(buf_shape(&sv->hp, dtype, dev, 4, sz));
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, sz));
     FT_TRY(buf_shape(&sv->mean[3], dtype, dev, 1, &sz[1]));
     FT_TRY(buf_shape(&sv->invstd[3], dtype, dev, 1, &sz[1]));
     RB_CALL(fn, stage_name[3],
             FT_DEVICE_CALL(x, conv2d_forward, x, sv->hp.t, b->conv_weight[3], NULL, b->stride,
                            b->stride, 0, 0));
     RB_CALL(fn, stage_name[3],
-            FT_DEVICE_CALL(sv->hp.t, batchnorm_forward, sv->hp.t, ws[WS_C].t, b->bn_weight[3],
+            FT_DEVICE_CALL(sv->hp.t, batchnorm_forward, sv->hp.t, ws[WS_C], b->bn_weight[3],
                            b->bn_bias[3], b->running_mean[3], b->running_var[3], sv->mean[3].t,
                            sv->invstd[3].t, bn_train, b->bn_momentum, b->bn_eps, 0));
-    *sc = ws[WS_C].t;
+    *sc = ws[WS_C];
     *csc = out->size[1];
   }
   return FT_OK;
@@ -451,8 +455,8 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
     else
 #endif
       gather_rows(ft_data(sv->xk.t), ft_data(input), sv->idx, k, row_bytes);
-    FT_TRY(buf_shape(&ws[WS_H], dtype, dev, 4, ys));
-    FT_TRY(branch_forward(fn, b, sv, sv->xk.t, ws[WS_H].t, bn_train));
+    FT_TRY(ws_shape(WS_H, dtype, dev, 4, ys));
+    FT_TRY(branch_forward(fn, b, sv, sv->xk.t, ws[WS_H], bn_train));
   } else if (b->release_skipped) {
     saved_free_branch(sv);
   }
@@ -467,9 +471,9 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
            dtype, combine, ft_data(output), y ? ft_data(y) : NULL, NULL, s, ft_data(sc), N,
            Co, csc, HWo);
   else /* the kept rows' branch output sits in WS_H, row idx[N + n] for sample n */
-    RB_RUN(dev, ft_cuda_rb_combine(dtype, ft_data(output), ft_data(ws[WS_H].t), sv->idx + N, s,
+    RB_RUN(dev, ft_cuda_rb_combine(dtype, ft_data(output), ft_data(ws[WS_H]), sv->idx + N, s,
                                    ft_data(sc), N, Co, csc, HWo),
-           dtype, combine, ft_data(output), ft_data(ws[WS_H].t), sv->idx + N, s,
+           dtype, combine, ft_data(output), ft_data(ws[WS_H]), sv->idx + N, s,
            ft_data(sc), N, Co, csc, HWo);
 
   b->gate = k > 0;
@@ -495,25 +499,25 @@ static int branch_backward(const char *fn, ft_resblock *b, rb_saved *sv, const f
   for (int i = ns - 1; i >= 0; i--) {
     conv_cfg cf = stage_cfg(b, i);
     const ft_tensor *h = sv->h[i].t;
-    FT_TRY(buf_shape(&ws[WS_H], dtype, dev, 4, h->size));
+    FT_TRY(ws_shape(WS_H, dtype, dev, 4, h->size));
     RB_CALL(fn, stage_name[i],
-            FT_DEVICE_CALL(h, batchnorm_backward, h, ws[ga].t, ws[WS_H].t, b->bn_weight[i],
+            FT_DEVICE_CALL(h, batchnorm_backward, h, ws[ga], ws[WS_H], b->bn_weight[i],
                            grads ? b->grad_bn_weight[i] : NULL, grads ? b->grad_bn_bias[i] : NULL,
                            sv->mean[i].t, sv->invstd[i].t, i < ns - 1 ? sv->a[i].t : NULL,
                            sv->bn_train, scale));
     const ft_tensor *cin = i > 0 ? sv->a[i - 1].t : x;
     if (grads)
       RB_CALL(fn, stage_name[i],
-              FT_DEVICE_CALL(cin, conv2d_backward_weight, cin, ws[WS_H].t, b->grad_conv_weight[i],
+              FT_DEVICE_CALL(cin, conv2d_backward_weight, cin, ws[WS_H], b->grad_conv_weight[i],
                              NULL, cf.stride, cf.stride, cf.pad, cf.pad, scale));
     if (i > 0) {
-      FT_TRY(buf_shape(&ws[ga], dtype, dev, 4, cin->size));
+      FT_TRY(ws_shape(ga, dtype, dev, 4, cin->size));
       RB_CALL(fn, stage_name[i],
-              FT_DEVICE_CALL(ws[WS_H].t, conv2d_backward_input, ws[WS_H].t, ws[ga].t,
+              FT_DEVICE_CALL(ws[WS_H], conv2d_backward_input, ws[WS_H], ws[ga],
                              b->conv_weight[i], cf.stride, cf.stride, cf.pad, cf.pad));
     } else if (gx) {
       RB_CALL(fn, stage_name[i],
-              FT_DEVICE_CALL(ws[WS_H].t, conv2d_backward_input, ws[WS_H].t, gx, b->conv_weight[i],
+              FT_DEVICE_CALL(ws[WS_H], conv2d_backward_input, ws[WS_H], gx, b->conv_weight[i],
                              cf.stride, cf.stride, cf.pad, cf.pad));
     }
   }
@@ -528,18 +532,18 @@ static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const
   int64_t N = input->size[0], Ci = input->size[1], Co = G->size[1];
   if (b->shortcut == FT_SHORTCUT_PROJECT) {
     if (!grad_input && !grads) return FT_OK;
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, G->size));
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, G->size));
     RB_CALL(fn, stage_name[3],
-            FT_DEVICE_CALL(sv->hp.t, batchnorm_backward, sv->hp.t, G, ws[WS_C].t, b->bn_weight[3],
+            FT_DEVICE_CALL(sv->hp.t, batchnorm_backward, sv->hp.t, G, ws[WS_C], b->bn_weight[3],
                            grads ? b->grad_bn_weight[3] : NULL, grads ? b->grad_bn_bias[3] : NULL,
                            sv->mean[3].t, sv->invstd[3].t, NULL, sv->bn_train, scale));
     if (grads)
       RB_CALL(fn, stage_name[3],
-              FT_DEVICE_CALL(input, conv2d_backward_weight, input, ws[WS_C].t,
+              FT_DEVICE_CALL(input, conv2d_backward_weight, input, ws[WS_C],
                              b->grad_conv_weight[3], NULL, b->stride, b->stride, 0, 0, scale));
     if (grad_input)
       RB_CALL(fn, stage_name[3],
-              FT_DEVICE_CALL(ws[WS_C].t, conv2d_backward_input, ws[WS_C].t, grad_input,
+              FT_DEVICE_CALL(ws[WS_C], conv2d_backward_input, ws[WS_C], grad_input,
                              b->conv_weight[3], b->stride, b->stride, 0, 0));
     return FT_OK;
   }
@@ -560,10 +564,10 @@ static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const
   const ft_tensor *gp = G;
   if (Co > Ci) {
     int64_t sz[4] = {N, Ci, G->size[2], G->size[3]};
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, sz));
     RB_CALL(fn, "shortcut padding",
-            FT_DEVICE_CALL(G, channel_pad_backward, G, ws[WS_C].t));
-    gp = ws[WS_C].t;
+            FT_DEVICE_CALL(G, channel_pad_backward, G, ws[WS_C]));
+    gp = ws[WS_C];
   }
   int k = b->shortcut == FT_SHORTCUT_AVG ? b->stride : 1;
   RB_CALL(fn, "shortcut pooling",
@@ -608,12 +612,12 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
     return FT_OK;
   }
   /* the gradient at the sum: through the final ReLU */
-  FT_TRY(buf_shape(&ws[WS_G], dtype, dev, 4, output->size));
-  RB_RUN(dev, ft_cuda_rb_relu_mask(dtype, ft_data(ws[WS_G].t), ft_data(grad_output),
+  FT_TRY(ws_shape(WS_G, dtype, dev, 4, output->size));
+  RB_RUN(dev, ft_cuda_rb_relu_mask(dtype, ft_data(ws[WS_G]), ft_data(grad_output),
                                    ft_data(output), ft_numel(output)),
-         dtype, relu_mask, ft_data(ws[WS_G].t), ft_data(grad_output), ft_data(output),
+         dtype, relu_mask, ft_data(ws[WS_G]), ft_data(grad_output), ft_data(output),
          ft_numel(output));
-  FT_TRY(shortcut_backward(fn, b, sv, input, ws[WS_G].t, grad_input, param_grads, scale));
+  FT_TRY(shortcut_backward(fn, b, sv, input, ws[WS_G], grad_input, param_grads, scale));
   if (!sv->ran_branch) return FT_OK;
 
   /* the branch's share: s * G, on the whole batch or on the kept rows */
@@ -621,21 +625,21 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   const ft_tensor *x = input;
   if (sv->rows) {
     int64_t sz[4] = {k, output->size[1], output->size[2], output->size[3]};
-    FT_TRY(buf_shape(&ws[WS_R], dtype, dev, 4, sz));
-    RB_RUN(dev, ft_cuda_rb_gather_rows_scaled(dtype, ft_data(ws[WS_R].t), ft_data(ws[WS_G].t),
+    FT_TRY(ws_shape(WS_R, dtype, dev, 4, sz));
+    RB_RUN(dev, ft_cuda_rb_gather_rows_scaled(dtype, ft_data(ws[WS_R]), ft_data(ws[WS_G]),
                                               sv->idx, k, ft_numel(output) / N, sv->s),
-           dtype, gather_rows_scaled, ft_data(ws[WS_R].t), ft_data(ws[WS_G].t), sv->idx, k,
+           dtype, gather_rows_scaled, ft_data(ws[WS_R]), ft_data(ws[WS_G]), sv->idx, k,
            ft_numel(output) / N, sv->s);
     ga = WS_R;
     x = sv->xk.t;
   } else if (sv->s != 1.0) {
-    RB_RUN(dev, ft_cuda_rb_scale_inplace(dtype, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t)),
-           dtype, scale_inplace, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t));
+    RB_RUN(dev, ft_cuda_rb_scale_inplace(dtype, ft_data(ws[ga]), sv->s, ft_numel(ws[ga])),
+           dtype, scale_inplace, ft_data(ws[ga]), sv->s, ft_numel(ws[ga]));
   }
   ft_tensor *gx = NULL;
   if (grad_input) {
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, x->size));
-    gx = ws[WS_C].t;
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, x->size));
+    gx = ws[WS_C];
   }
   FT_TRY(branch_backward(fn, b, sv, x, ga, gx, param_grads, scale));
   if (!grad_input) return FT_OK;
