@@ -163,6 +163,8 @@ enum {
   FT_WS_RB_H,
   FT_WS_RB_C,
   FT_WS_RB_R,
+  FT_WS_DIRECT,     /* free for core/nn/conv_direct.c's scratch (masks, repacked weights, */
+  FT_WS_DIRECT2,    /* partial sums), which still allocates per call                     */
   FT_WS_N
 };
 /* slot's buffer viewed as a contiguous tensor of dtype and size (valid until the next
