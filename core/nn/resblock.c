@@ -37,7 +37,7 @@ typedef struct {
   int64_t cap;    /* elements allocated */
 } rb_buf;
 
-/* device: the call's input's (the shared ws[] buffers may meet both devices). */
+/* device: the call's input's. */
 static int buf_shape(rb_buf *b, int dtype, int device, int ndim, const int64_t *size) {
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= size[d];
@@ -136,19 +136,13 @@ static int stage_fail(const char *fn, const char *what) {
 
 static const char *stage_name[4] = {"conv/BN 1", "conv/BN 2", "conv/BN 3", "projection"};
 
-/* An operand: of the call's dtype and on its device (those of ref, the input; NULL for
- * the input itself), float, contiguous. */
-static int rb_check(const char *fn, const char *name, const ft_tensor *t, const ft_tensor *ref) {
-  return ft_nn_check(fn, name, t, ref);
-}
-
 /* A per-channel vector of c elements, in the call's dtype, on its device. */
 static int check_vec(const char *fn, const char *what, int i, const ft_tensor *t,
                      const ft_tensor *ref, int64_t c) {
   char name[64], buf[128];
   snprintf(name, sizeof name, "%s[%d]", what, i);
   if (!t) return ft_fail("%s: %s (%s) is NULL", fn, name, stage_name[i]);
-  FT_TRY(rb_check(fn, name, t, ref));
+  FT_TRY(ft_nn_check(fn, name, t, ref));
   if (t->ndim != 1 || t->size[0] != c)
     return ft_fail("%s: %s must be a vector of %lld elements (got %s)", fn, name,
                    (long long)c, ft_shape_str(t, buf, sizeof buf));
@@ -160,7 +154,7 @@ static int check_weight(const char *fn, const char *what, int i, const ft_tensor
   char name[64], buf[96];
   snprintf(name, sizeof name, "%s[%d]", what, i);
   if (!w) return ft_fail("%s: %s (%s) is NULL", fn, name, stage_name[i]);
-  FT_TRY(rb_check(fn, name, w, ref));
+  FT_TRY(ft_nn_check(fn, name, w, ref));
   if (w->ndim != 4 || w->size[1] != cin || w->size[2] != k || w->size[3] != k ||
       (cout_expect > 0 && w->size[0] != cout_expect) || w->size[0] < 1)
     return ft_fail("%s: %s (%s) must be [%s,%lld,%d,%d] (got %s)", fn, name, stage_name[i],
@@ -220,8 +214,8 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
 #ifndef FT_WITH_CUDA
   if (input->device == FT_CUDA) return ft_no_cuda(fn);
 #endif
-  FT_TRY(rb_check(fn, "input", input, NULL));
-  FT_TRY(rb_check(fn, "output", output, input));
+  FT_TRY(ft_nn_check(fn, "input", input, NULL));
+  FT_TRY(ft_nn_check(fn, "output", output, input));
   FT_TRY(ft_check_disjoint(fn, "output", output, "input", input));
   if (input->ndim != 4 || input->size[0] < 1)
     return ft_fail("%s: input must be [N,C,H,W] with N >= 1 (got %s)", fn,
@@ -592,10 +586,10 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   if (sv->device != dev)
     return ft_fail("%s: input is on the %s but the last forward ran on the %s", fn,
                    dev == FT_CUDA ? "GPU" : "CPU", sv->device == FT_CUDA ? "GPU" : "CPU");
-  FT_TRY(rb_check(fn, "grad_output", grad_output, input));
+  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, input));
   FT_TRY(ft_check_same_shape(fn, "output", output, "grad_output", grad_output));
   if (grad_input) {
-    FT_TRY(rb_check(fn, "grad_input", grad_input, input));
+    FT_TRY(ft_nn_check(fn, "grad_input", grad_input, input));
     FT_TRY(ft_check_same_shape(fn, "input", input, "grad_input", grad_input));
     FT_TRY(ft_check_disjoint(fn, "grad_input", grad_input, "grad_output", grad_output));
     FT_TRY(ft_check_disjoint(fn, "grad_input", grad_input, "output", output));
