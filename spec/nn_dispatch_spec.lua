@@ -73,5 +73,9 @@ describe('one argument check per nn op, before the device is chosen', function()
     refused(C.ft_resblock_forward(s, bx.p, by.p, 1),
             { 'ft_resblock_forward', 'conv_weight[1] is on the GPU but the input is on the CPU' })
     assert.is_not_nil(keep)
+    s.conv_weight[1] = b.convWeight[2].p
+    -- the block runs its kernels unchecked, so it refuses what they would have
+    local empty, eout = fathom.Tensor(2, 2, 0, 4):double(), fathom.Tensor(2, 2, 0, 4):double()
+    refused(C.ft_resblock_forward(s, empty.p, eout.p, 1), { 'ft_resblock_forward', 'must not be empty' })
   end)
 end)

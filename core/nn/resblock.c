@@ -221,6 +221,8 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
     return ft_fail("%s: input must be [N,C,H,W] with N >= 1 (got %s)", fn,
                    ft_shape_str(input, bi, sizeof bi));
   int64_t N = input->size[0], Ci = input->size[1], H = input->size[2], W = input->size[3];
+  if (Ci < 1 || H < 1 || W < 1)
+    return ft_fail("%s: input must not be empty (got %s)", fn, ft_shape_str(input, bi, sizeof bi));
   int64_t c = Ci, Ho = H, Wo = W;
   for (int i = 0; i < n_stages(b); i++) {
     conv_cfg cf = stage_cfg(b, i);
