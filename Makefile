@@ -85,6 +85,10 @@ info:
 	@echo "fathom: nvcc: $(or $(NVCC),not found); CUDA libraries: $(or $(CUDA_LIBDIR),not found)"
 	@echo "fathom: cuDNN header: $(or $(CUDNN_INC),not found); cuDNN library: $(or $(CUDNN_LIBDIR),not found)"
 	@echo "fathom: CUDA backend: $(if $(CUDA_ON),ON ($(CUDA_ARCH)),OFF: CPU-only build$(if $(filter 0,$(CUDA)), (CUDA=0)))"
+	@if [ -f $(LIB) ] && [ -f bindings/cdef.lua ]; then FATHOM_LIB=$(CURDIR)/$(LIB) $(LUAJIT) -e \
+	  "package.path='./?.lua;'..package.path print('fathom: ' .. require('fathom').openblasInfo().message)" \
+	  2>/dev/null || echo "fathom: OpenBLAS kernels: unknown (luajit could not load the library)"; \
+	 else echo "fathom: OpenBLAS kernels: shown once the library is built (make, then make info)"; fi
 
 $(CONFIG_STAMP): | $(BUILD)
 	rm -f $(BUILD)/.config-cuda*

@@ -438,8 +438,15 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
 int64_t ft_resblock_saved_bytes(const ft_resblock *b);
 /* Free the saved activations (the block stays usable: they regrow on the next call). */
 void ft_resblock_release(ft_resblock *b);
-/* Free this thread's temporaries shared by all blocks (they regrow on use). */
+/* Free this thread's temporaries shared by all blocks (they regrow on use); the same as
+ * ft_workspace_free. */
 void ft_resblock_workspace_free(void);
+/* The nn kernels' scratch memory (convolution columns, cuDNN's workspace, the blocks'
+ * temporaries) is kept per thread and per device between calls, grown when a call needs
+ * more, and counted in ft_bytes_allocated (core/nn/workspace.c). Free the calling
+ * thread's (it regrows on use) / the bytes it holds now. */
+void ft_workspace_free(void);
+int64_t ft_workspace_held(void);
 
 
 /* CUDA-SECTION */

@@ -23,6 +23,12 @@ int ft_check_ndim(const char *fn, const char *name, const ft_tensor *t, int ndim
 int ft_check_same_shape(const char *fn, const char *na, const ft_tensor *a, const char *nb,
                         const ft_tensor *b);
 int ft_check_contiguous(const char *fn, const char *name, const ft_tensor *t);
+/* Memory overlap (core/tensor/overlap.c): whether the byte ranges two views can reach
+ * intersect (views of one storage that stay apart do not overlap: getParameters puts
+ * every parameter in one storage). NULL tensors overlap nothing. */
+int ft_overlaps(const ft_tensor *a, const ft_tensor *b);
+int ft_check_disjoint(const char *fn, const char *na, const ft_tensor *a, const char *nb,
+                      const ft_tensor *b);
 /* Shape as text, e.g. "128x16x32x32", into buf (for error messages). */
 const char *ft_shape_str(const ft_tensor *t, char *buf, size_t len);
 const char *ft_dtype_name(int dtype);
@@ -69,6 +75,105 @@ int ft_no_cuda(const char *fn);
 #else
 #define FT_CUDA_DISPATCH(cond, call) do { if (cond) return ft_no_cuda(__func__); } while (0)
 #endif
+/* ---- nn ops: one check, then the device's implementation ---------------------------
+ * Each public nn entry point (core/nn/) checks all its arguments once, for any device
+ * (shapes, dtypes, one device for every tensor, size limits), then FT_DEVICE_CALL runs
+ * ft_cpu_<op> (core/nn/) or ft_cuda_<op> (core/cuda/): the same arguments, already
+ * checked, so the implementations check nothing. Fused ops (the residual block) call
+ * the implementations directly after their own one check. `t` picks the device. */
+#ifdef FT_WITH_CUDA
+#define FT_DEVICE_CALL(t, op, ...) (ft_on_cuda(t) ? ft_cuda_##op(__VA_ARGS__) : ft_cpu_##op(__VA_ARGS__))
+#else
+#define FT_DEVICE_CALL(t, op, ...) (ft_on_cuda(t) ? ft_no_cuda(__func__) : ft_cpu_##op(__VA_ARGS__))
+#endif
+/* The unchecked implementations, declared for both devices (the CUDA ones below). */
+#define FT_NN_IMPLS(dev)                                                                    \
+  int ft_##dev##_conv2d_forward(const ft_tensor *input, ft_tensor *output,                 \
+                                const ft_tensor *weight, const ft_tensor *bias, int stride_h, \
+                                int stride_w, int pad_h, int pad_w);                          \
+  int ft_##dev##_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,  \
+                                       const ft_tensor *weight, int stride_h, int stride_w,   \
+                                       int pad_h, int pad_w);                                 \
+  int ft_##dev##_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_output, \
+                                        ft_tensor *grad_weight, ft_tensor *grad_bias,        \
+                                        int stride_h, int stride_w, int pad_h, int pad_w,    \
+                                        double scale);                                        \
+  int ft_##dev##_batchnorm_forward(const ft_tensor *input, ft_tensor *output,              \
+                                   const ft_tensor *weight, const ft_tensor *bias,           \
+                                   ft_tensor *running_mean, ft_tensor *running_var,          \
+                                   ft_tensor *save_mean, ft_tensor *save_invstd, int training, \
+                                   double momentum, double eps, int fuse_relu);             \
+  int ft_##dev##_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,  \
+                                    ft_tensor *grad_input, const ft_tensor *weight,         \
+                                    ft_tensor *grad_weight, ft_tensor *grad_bias,           \
+                                    const ft_tensor *save_mean, const ft_tensor *save_invstd, \
+                                    const ft_tensor *output, int training, double scale);   \
+  int ft_##dev##_relu_forward(const ft_tensor *input, ft_tensor *output);                  \
+  int ft_##dev##_relu_backward(const ft_tensor *output, const ft_tensor *grad_output,      \
+                               ft_tensor *grad_input);                                      \
+  int ft_##dev##_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int kW, \
+                                   int sH, int sW);                                         \
+  int ft_##dev##_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input,   \
+                                    int kH, int kW, int sH, int sW);                        \
+  int ft_##dev##_channel_pad_forward(const ft_tensor *input, ft_tensor *output);           \
+  int ft_##dev##_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_input); \
+  int ft_##dev##_linear_forward(const ft_tensor *input, ft_tensor *output,                 \
+                                const ft_tensor *weight, const ft_tensor *bias);            \
+  int ft_##dev##_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input, \
+                                       const ft_tensor *weight);                            \
+  int ft_##dev##_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output, \
+                                        ft_tensor *grad_weight, ft_tensor *grad_bias,       \
+                                        double scale);                                      \
+  int ft_##dev##_log_softmax_forward(const ft_tensor *input, ft_tensor *output);           \
+  int ft_##dev##_log_softmax_backward(const ft_tensor *output, const ft_tensor *grad_output, \
+                                      ft_tensor *grad_input);                               \
+  int ft_##dev##_nll_forward(const ft_tensor *input, const ft_tensor *target, int index_base, \
+                             int size_average, double *loss);                               \
+  int ft_##dev##_nll_backward(const ft_tensor *input, const ft_tensor *target, int index_base, \
+                              int size_average, double grad_scale, ft_tensor *grad_input);  \
+  int ft_##dev##_topk_errors(const ft_tensor *input, const ft_tensor *target, int index_base, \
+                             int k, int64_t *errors);                                       \
+  int ft_##dev##_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr,            \
+                          double momentum, double dampening, double weight_decay,          \
+                          int nesterov, int first_step);
+FT_NN_IMPLS(cpu)
+#ifdef FT_WITH_CUDA
+FT_NN_IMPLS(cuda)
+#endif
+/* The size limits of a convolution with weight w [Co, Ci, kH, kW] on N images H x W into
+ * Ho x Wo, on both devices: cuDNN takes 32-bit sizes, and BLAS and the CPU kernels index
+ * one image's matrices with int (core/nn/conv.c; the residual block checks its convs). */
+int ft_conv2d_check_limits(const char *fn, const ft_tensor *w, int64_t N, int64_t H, int64_t W,
+                           int64_t Ho, int64_t Wo);
+/* Labels (int64, host memory) must name classes index_base .. index_base+K-1; the one
+ * check of every loss's target values, run where the labels are readable on the host
+ * (core/nn/loss.c; the CUDA losses copy device labels to the host first). */
+int ft_nn_check_labels(const char *fn, const int64_t *labels, int64_t N, int64_t K,
+                       int index_base);
+
+/* ---- workspaces (core/nn/workspace.c): the nn kernels' scratch, per thread and per
+ * device, one buffer per slot, grown when too small and kept between calls (counted in
+ * ft_bytes_allocated; ft_workspace_free in fathom.h releases the thread's). A slot's
+ * contents live until the next request of the same slot on the same thread. */
+enum {
+  FT_WS_CONV = 0,   /* conv's im2col columns and partial weight gradients (CPU)      */
+  FT_WS_CUDNN,      /* cuDNN's convolution workspace (GPU)                             */
+  FT_WS_BN,         /* batch norm's partial statistics and coefficients (GPU)          */
+  FT_WS_RB_G,       /* the residual block's temporaries (core/nn/resblock.c)           */
+  FT_WS_RB_H,
+  FT_WS_RB_C,
+  FT_WS_RB_R,
+  FT_WS_DIRECT,     /* free for core/nn/conv_direct.c's scratch (masks, repacked weights, */
+  FT_WS_DIRECT2,    /* partial sums), which still allocates per call                     */
+  FT_WS_N
+};
+/* slot's buffer viewed as a contiguous tensor of dtype and size (valid until the next
+ * request of the slot); the header is the workspace's own: do not free it. */
+int ft_workspace_tensor(const char *fn, int slot, int dtype, int device, int ndim,
+                        const int64_t *size, ft_tensor **out);
+/* slot's buffer as at least nbytes bytes (64-byte aligned on the CPU). */
+int ft_workspace_bytes(const char *fn, int slot, int device, size_t nbytes, void **out);
+
 /* ft_tensor_new with the storage's kind: FT_CPU, FT_CUDA or FT_STORAGE_PINNED (tensor.c). */
 int ft_tensor_new_kind(ft_tensor **out, int dtype, int device, int storage_kind, int ndim,
                        const int64_t *size);
@@ -83,8 +188,9 @@ int ft_cuda_pinned_alloc(const char *fn, void **data, size_t nbytes);
 void ft_cuda_pinned_free(void *data, size_t nbytes);
 int ft_cuda_get(const ft_tensor *t, int64_t offset, double *value);
 int ft_cuda_set(ft_tensor *t, int64_t offset, double value);
-/* The CUDA versions of the public ops: same arguments, same checks, same semantics
- * (core/cuda/math.cu, core/cuda/blas.cu, core/cuda/nn.cu, core/cuda/batchnorm.cu, core/cuda/conv.cu). */
+/* The CUDA versions of the tensor ops (core/cuda/math.cu, core/cuda/blas.cu): same
+ * arguments, same checks, same semantics. The nn ops' CUDA implementations are listed
+ * with FT_NN_IMPLS above. */
 int ft_cuda_fill(ft_tensor *t, double value);
 int ft_cuda_copy(ft_tensor *dst, const ft_tensor *src);
 int ft_cuda_unary(ft_tensor *out, const ft_tensor *a, int op, double arg);
@@ -94,50 +200,6 @@ int ft_cuda_reduce_all(const ft_tensor *t, int op, double *result);
 int ft_cuda_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int dim, int op);
 int ft_cuda_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, int trans_b,
                  double alpha, double beta);
-int ft_cuda_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
-                           const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w);
-int ft_cuda_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
-                                  const ft_tensor *weight, int stride_h, int stride_w, int pad_h,
-                                  int pad_w);
-int ft_cuda_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
-                                   ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
-                                   int stride_w, int pad_h, int pad_w, double scale);
-int ft_cuda_batchnorm_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
-                              const ft_tensor *bias, ft_tensor *running_mean,
-                              ft_tensor *running_var, ft_tensor *save_mean,
-                              ft_tensor *save_invstd, int training, double momentum, double eps,
-                              int fuse_relu);
-int ft_cuda_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
-                               ft_tensor *grad_input, const ft_tensor *weight,
-                               ft_tensor *grad_weight, ft_tensor *grad_bias,
-                               const ft_tensor *save_mean, const ft_tensor *save_invstd,
-                               const ft_tensor *output, int training, double scale);
-int ft_cuda_relu_forward(const ft_tensor *input, ft_tensor *output);
-int ft_cuda_relu_backward(const ft_tensor *output, const ft_tensor *grad_output,
-                          ft_tensor *grad_input);
-int ft_cuda_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int kW, int sH,
-                              int sW);
-int ft_cuda_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input, int kH, int kW,
-                               int sH, int sW);
-int ft_cuda_channel_pad_forward(const ft_tensor *input, ft_tensor *output);
-int ft_cuda_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_input);
-int ft_cuda_linear_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
-                           const ft_tensor *bias);
-int ft_cuda_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
-                                  const ft_tensor *weight);
-int ft_cuda_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
-                                   ft_tensor *grad_weight, ft_tensor *grad_bias, double scale);
-int ft_cuda_log_softmax_forward(const ft_tensor *input, ft_tensor *output);
-int ft_cuda_log_softmax_backward(const ft_tensor *output, const ft_tensor *grad_output,
-                                 ft_tensor *grad_input);
-int ft_cuda_nll_forward(const ft_tensor *input, const ft_tensor *target, int index_base,
-                        int size_average, double *loss);
-int ft_cuda_nll_backward(const ft_tensor *input, const ft_tensor *target, int index_base,
-                         int size_average, double grad_scale, ft_tensor *grad_input);
-int ft_cuda_topk_errors(const ft_tensor *input, const ft_tensor *target, int index_base, int k,
-                        int64_t *errors);
-int ft_cuda_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
-                     double dampening, double weight_decay, int nesterov, int first_step);
 /* The residual block's own loops on device pointers (core/cuda/resblock.cu); dtype is
  * FT_FLOAT32 or FT_FLOAT64, pointers are device memory, idx is a HOST array of k
  * 0-based sample indices (uploaded by the call; combine's pos: N entries, -1 for a

@@ -3,6 +3,7 @@
  * normalise, unbiased into running_var, running = (1-m)*running + m*batch, save_mean
  * and save_invstd for backward, evaluation from the running statistics, the fused
  * ReLU's mask read from the output, parameter gradients accumulated with `scale`).
+ * core/nn/batchnorm.c checks the arguments, then calls ft_cuda_batchnorm_* here.
  *
  * Why our own kernels rather than cuDNN's: cuDNN's batch norm has no fused ReLU for
  * NCHW float32, no backward in evaluation mode, and needs weight and bias tensors; and
@@ -160,17 +161,12 @@ __global__ void bn_grad_apply(const T *x, const T *g, const T *y, T *gi, const T
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
-static int bn_dims(const char *fn, const ft_tensor *input, int64_t *N, int64_t *C, int64_t *S) {
-  char buf[128];
-  if (input->ndim < 2 || input->ndim > 4)
-    return ft_fail("%s: input must be [N,C,H,W], [N,C,L] or [N,C] (got %s)", fn,
-                   ft_shape_str(input, buf, sizeof buf));
+/* Sizes of input seen as [N, C, S] (checked by core/nn/batchnorm.c). */
+static void bn_sizes(const ft_tensor *input, int64_t *N, int64_t *C, int64_t *S) {
   *N = input->size[0];
   *C = input->size[1];
   *S = 1;
   for (int d = 2; d < input->ndim; d++) *S *= input->size[d];
-  if (*N < 1 || *C < 1) return ft_fail("%s: input is empty (got %s)", fn, ft_shape_str(input, buf, sizeof buf));
-  return FT_OK;
 }
 
 /* Blocks per channel: enough for about four blocks per SM in all, at least 1024
@@ -191,35 +187,18 @@ extern "C" int ft_cuda_batchnorm_forward(const ft_tensor *input, ft_tensor *outp
                                          ft_tensor *save_mean, ft_tensor *save_invstd, int training,
                                          double momentum, double eps, int fuse_relu) {
   const char *fn = "ft_batchnorm_forward";
-  int64_t N = 0, C = 0, S = 1;
-  FT_TRY(ft_cu_check(fn, "input", input, -1));
-  FT_TRY(bn_dims(fn, input, &N, &C, &S));
-  int dt = input->dtype;
-  FT_TRY(ft_cu_check(fn, "output", output, dt));
-  FT_TRY(ft_check_same_shape(fn, "input", input, "output", output));
-  if (weight) FT_TRY(ft_cu_check_vec(fn, "weight", weight, dt, C));
-  if (bias) FT_TRY(ft_cu_check_vec(fn, "bias", bias, dt, C));
-  FT_TRY(ft_cu_check_vec(fn, "running_mean", running_mean, dt, C));
-  FT_TRY(ft_cu_check_vec(fn, "running_var", running_var, dt, C));
-  FT_TRY(ft_cu_check_vec(fn, "save_mean", save_mean, dt, C));
-  FT_TRY(ft_cu_check_vec(fn, "save_invstd", save_invstd, dt, C));
-  if (!(eps > 0)) return ft_fail("%s: eps must be positive (got %g)", fn, eps);
-  if (training && !(momentum >= 0 && momentum <= 1))
-    return ft_fail("%s: momentum must be in [0, 1] (got %g)", fn, momentum);
-  if (training && N * S < 2) {
-    char buf[128];
-    return ft_fail("%s: training needs more than one value per channel to estimate a variance (input %s has "
-                   "one)", fn, ft_shape_str(input, buf, sizeof buf));
-  }
+  int64_t N, C, S;
+  bn_sizes(input, &N, &C, &S);
+  const int dt = input->dtype;
   ft_cu_ctx *c;
   FT_TRY(ft_cu_ctx_get(fn, &c));
   const int64_t M = N * S, total = N * C * S;
   const int nb = training ? bn_blocks(c, C, M) : 1;
-  ft_cu_scratch scratch;
+  void *scratch;
   size_t part_bytes = training ? sizeof(welford) * (size_t)(C * nb) : 0;
-  FT_TRY(scratch.get(fn, part_bytes + sizeof(double) * 2 * (size_t)C));
-  welford *part = training ? scratch.as<welford>() : NULL;
-  void *coef = (char *)scratch.p + part_bytes;
+  FT_TRY(ft_workspace_bytes(fn, FT_WS_BN, FT_CUDA, part_bytes + sizeof(double) * 2 * (size_t)C, &scratch));
+  welford *part = training ? (welford *)scratch : NULL;
+  void *coef = (char *)scratch + part_bytes;
   FT_CU_FLOAT_DISPATCH(dt, T, {
     if (training) {
       bn_stats_partial<T><<<dim3((unsigned)C, nb), BN_THREADS, 0, c->stream>>>((const T *)ft_data(input), N, C, S,
@@ -243,35 +222,19 @@ extern "C" int ft_cuda_batchnorm_backward(const ft_tensor *input, const ft_tenso
                                           const ft_tensor *save_mean, const ft_tensor *save_invstd,
                                           const ft_tensor *output, int training, double scale) {
   const char *fn = "ft_batchnorm_backward";
-  int64_t N = 0, C = 0, S = 1;
-  FT_TRY(ft_cu_check(fn, "input", input, -1));
-  FT_TRY(bn_dims(fn, input, &N, &C, &S));
-  int dt = input->dtype;
-  FT_TRY(ft_cu_check(fn, "grad_output", grad_output, dt));
-  FT_TRY(ft_check_same_shape(fn, "input", input, "grad_output", grad_output));
-  if (grad_input) {
-    FT_TRY(ft_cu_check(fn, "grad_input", grad_input, dt));
-    FT_TRY(ft_check_same_shape(fn, "input", input, "grad_input", grad_input));
-  }
-  if (output) {
-    FT_TRY(ft_cu_check(fn, "output", output, dt));
-    FT_TRY(ft_check_same_shape(fn, "input", input, "output", output));
-  }
-  if (weight) FT_TRY(ft_cu_check_vec(fn, "weight", weight, dt, C));
-  if (grad_weight) FT_TRY(ft_cu_check_vec(fn, "grad_weight", grad_weight, dt, C));
-  if (grad_bias) FT_TRY(ft_cu_check_vec(fn, "grad_bias", grad_bias, dt, C));
-  FT_TRY(ft_cu_check_vec(fn, "save_mean", save_mean, dt, C));
-  FT_TRY(ft_cu_check_vec(fn, "save_invstd", save_invstd, dt, C));
+  int64_t N, C, S;
+  bn_sizes(input, &N, &C, &S);
+  const int dt = input->dtype;
   ft_cu_ctx *c;
   FT_TRY(ft_cu_ctx_get(fn, &c));
   const int64_t M = N * S, total = N * C * S;
   const int need_sums = grad_weight || grad_bias || (grad_input && training);
   const int nb = need_sums ? bn_blocks(c, C, M) : 1;
-  ft_cu_scratch scratch;
+  void *scratch;
   size_t part_bytes = need_sums ? sizeof(double2) * (size_t)(C * nb) : 0;
-  FT_TRY(scratch.get(fn, part_bytes + sizeof(double) * 4 * (size_t)C));
-  double2 *part = need_sums ? scratch.as<double2>() : NULL;
-  void *coef = (char *)scratch.p + part_bytes;
+  FT_TRY(ft_workspace_bytes(fn, FT_WS_BN, FT_CUDA, part_bytes + sizeof(double) * 4 * (size_t)C, &scratch));
+  double2 *part = need_sums ? (double2 *)scratch : NULL;
+  void *coef = (char *)scratch + part_bytes;
   FT_CU_FLOAT_DISPATCH(dt, T, {
     if (need_sums) {
       bn_grad_partial<T><<<dim3((unsigned)C, nb), BN_THREADS, 0, c->stream>>>((const T *)ft_data(input),

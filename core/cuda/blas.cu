@@ -180,17 +180,7 @@ extern "C" int ft_cuda_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b
   return gemm_checked(fn, c, a, b, trans_a, trans_b, alpha, beta);
 }
 
-/* ---- the linear layer ------------------------------------------------------------------------------ */
-static int check_mat(const char *fn, const char *name, const ft_tensor *t, int dtype, int64_t rows,
-                     int64_t cols) {
-  char buf[128];
-  FT_TRY(ft_cu_check(fn, name, t, dtype));
-  if (t->ndim != 2 || t->size[0] != rows || t->size[1] != cols)
-    return ft_fail("%s: %s must be %lldx%lld (got %s)", fn, name, (long long)rows, (long long)cols,
-                   ft_shape_str(t, buf, sizeof buf));
-  return FT_OK;
-}
-
+/* ---- the linear layer (arguments checked by core/nn/linear.c) ------------------------------------- */
 /* y: [N, K] rows set to b: [K] (zeros when b is NULL). */
 template <typename T>
 __global__ void fill_bias_kernel(T *y, const T *b, int64_t N, int64_t K) {
@@ -210,14 +200,7 @@ __global__ void grad_bias_kernel(const T *g, T *gb, int64_t N, int64_t K, double
 extern "C" int ft_cuda_linear_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                                       const ft_tensor *bias) {
   const char *fn = "ft_linear_forward";
-  FT_TRY(ft_cu_check(fn, "input", input, -1));
-  FT_TRY(ft_check_ndim(fn, "input", input, 2));
-  FT_TRY(ft_cu_check(fn, "weight", weight, input->dtype));
-  FT_TRY(ft_check_ndim(fn, "weight", weight, 2));
-  const int64_t N = input->size[0], in = input->size[1], out = weight->size[0];
-  FT_TRY(check_mat(fn, "weight", weight, input->dtype, out, in));
-  FT_TRY(check_mat(fn, "output", output, input->dtype, N, out));
-  if (bias) FT_TRY(ft_cu_check_vec(fn, "bias", bias, input->dtype, out));
+  const int64_t N = input->size[0], out = weight->size[0];
   ft_cu_ctx *c;
   FT_TRY(ft_cu_ctx_get(fn, &c));
   if (N * out > 0) {
@@ -232,27 +215,13 @@ extern "C" int ft_cuda_linear_forward(const ft_tensor *input, ft_tensor *output,
 extern "C" int ft_cuda_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
                                              const ft_tensor *weight) {
   const char *fn = "ft_linear_backward_input";
-  FT_TRY(ft_cu_check(fn, "grad_output", grad_output, -1));
-  FT_TRY(ft_check_ndim(fn, "grad_output", grad_output, 2));
-  FT_TRY(ft_cu_check(fn, "weight", weight, grad_output->dtype));
-  FT_TRY(ft_check_ndim(fn, "weight", weight, 2));
-  const int64_t N = grad_output->size[0], out = grad_output->size[1], in = weight->size[1];
-  FT_TRY(check_mat(fn, "weight", weight, grad_output->dtype, out, in));
-  FT_TRY(check_mat(fn, "grad_input", grad_input, grad_output->dtype, N, in));
   return gemm_checked(fn, grad_input, grad_output, weight, 0, 0, 1.0, 0.0);
 }
 
 extern "C" int ft_cuda_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
                                               ft_tensor *grad_weight, ft_tensor *grad_bias, double scale) {
   const char *fn = "ft_linear_backward_weight";
-  FT_TRY(ft_cu_check(fn, "input", input, -1));
-  FT_TRY(ft_check_ndim(fn, "input", input, 2));
-  FT_TRY(ft_cu_check(fn, "grad_output", grad_output, input->dtype));
-  FT_TRY(ft_check_ndim(fn, "grad_output", grad_output, 2));
-  const int64_t N = input->size[0], in = input->size[1], out = grad_output->size[1];
-  FT_TRY(check_mat(fn, "grad_output", grad_output, input->dtype, N, out));
-  if (grad_weight) FT_TRY(check_mat(fn, "grad_weight", grad_weight, input->dtype, out, in));
-  if (grad_bias) FT_TRY(ft_cu_check_vec(fn, "grad_bias", grad_bias, input->dtype, out));
+  const int64_t N = input->size[0], out = grad_output->size[1];
   if (grad_bias && out > 0) {
     ft_cu_ctx *c;
     FT_TRY(ft_cu_ctx_get(fn, &c));

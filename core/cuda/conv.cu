@@ -1,7 +1,7 @@
 /* cuda/conv.cu -- 2-D convolution on the GPU through cuDNN: forward, backward data and
- * backward filter, the GPU side of core/nn/conv.c (same arguments, checks, messages and
- * semantics: input gradients overwritten, parameter gradients accumulate scale times
- * the gradient, zero padding, optional bias).
+ * backward filter: ft_cuda_conv2d_*, which core/nn/conv.c calls with arguments it has
+ * checked (the same semantics as the CPU: input gradients overwritten, parameter
+ * gradients accumulate scale times the gradient, zero padding, optional bias).
  *
  * Plans: the first call with a shape (dtype, N, Ci, H, W, Co, kH, kW, strides, pads and
  * the settings) builds cuDNN's descriptors and, per direction on first use, picks an
@@ -9,8 +9,8 @@
  * algorithm is run and timed once (cudnnFind*), else cuDNN's heuristic order is taken
  * (cudnnGet*_v7); the fastest that fits the workspace limit and, in deterministic mode,
  * is deterministic, is kept with its math type. A ResNet has a dozen shapes, so the
- * search costs a few hundred milliseconds once. One workspace, grown to the largest
- * need, is shared by all convolutions (everything runs on one stream). */
+ * search costs a few hundred milliseconds once. The workspace is the thread's cuDNN
+ * slot of core/nn/workspace.c, grown to the largest need and kept (one stream: safe). */
 #include "cuda_common.cuh"
 #include <limits.h>
 #include <mutex>
@@ -37,8 +37,6 @@ struct conv_plan {
 
 static std::mutex plan_mu;
 static std::vector<conv_plan *> plans;
-static void *workspace = nullptr;
-static size_t workspace_size = 0;
 
 extern "C" int64_t ft_cuda_conv_plans(void) {
   std::lock_guard<std::mutex> lock(plan_mu);
@@ -167,54 +165,13 @@ static int search(const char *fn, cudnnHandle_t h, conv_plan *p, int d) {
   return FT_OK;
 }
 
-/* The shared workspace, at least n bytes (caller holds plan_mu). */
-static int workspace_of(const char *fn, size_t n, void **out) {
-  if (n > workspace_size) {
-    ft_cu_free(workspace);
-    workspace = nullptr;
-    workspace_size = 0;
-    FT_TRY(ft_cu_alloc(fn, &workspace, n));
-    workspace_size = n;
-  }
-  *out = workspace;
-  return FT_OK;
-}
-
-/* ---- checks (core/nn/conv.c's) ------------------------------------------------------------------- */
+/* ---- the plan key of a call (arguments checked by core/nn/conv.c) ---------------------------------- */
 static int64_t out_size(int64_t in, int64_t k, int s, int p) {
   return in + 2 * (int64_t)p < k ? 0 : (in + 2 * (int64_t)p - k) / s + 1;
 }
 
-static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const char *yn, const ft_tensor *y,
-                      const char *wn, const ft_tensor *w, int sh, int sw, int ph, int pw, conv_key *k) {
-  char bx[128], by[128];
-  FT_TRY(ft_cu_check(fn, xn, x, -1));
-  FT_TRY(ft_check_ndim(fn, xn, x, 4));
-  FT_TRY(ft_cu_check(fn, wn, w, x->dtype));
-  FT_TRY(ft_check_ndim(fn, wn, w, 4));
-  FT_TRY(ft_cu_check(fn, yn, y, x->dtype));
-  FT_TRY(ft_check_ndim(fn, yn, y, 4));
-  if (sh < 1 || sw < 1) return ft_fail("%s: strides must be >= 1 (got stride_h %d, stride_w %d)", fn, sh, sw);
-  if (ph < 0 || pw < 0) return ft_fail("%s: paddings must be >= 0 (got pad_h %d, pad_w %d)", fn, ph, pw);
-  for (int d = 0; d < 4; d++)
-    if (x->size[d] < 1 || w->size[d] < 1)
-      return ft_fail("%s: %s (%s) and %s (%s) must not be empty", fn, xn, ft_shape_str(x, bx, sizeof bx), wn,
-                     ft_shape_str(w, by, sizeof by));
-  if (w->size[1] != x->size[1])
-    return ft_fail("%s: %s has %lld input planes but %s is %s (%s is [N, Ci, H, W])", fn, wn,
-                   (long long)w->size[1], xn, ft_shape_str(x, bx, sizeof bx), xn);
-  int64_t Ho = out_size(x->size[2], w->size[2], sh, ph), Wo = out_size(x->size[3], w->size[3], sw, pw);
-  if (Ho < 1 || Wo < 1)
-    return ft_fail("%s: kernel %lldx%lld is larger than the padded %s (%s, pad %d,%d)", fn, (long long)w->size[2],
-                   (long long)w->size[3], xn, ft_shape_str(x, bx, sizeof bx), ph, pw);
-  if (y->size[0] != x->size[0] || y->size[1] != w->size[0] || y->size[2] != Ho || y->size[3] != Wo)
-    return ft_fail("%s: %s must be %lldx%lldx%lldx%lld (got %s)", fn, yn, (long long)x->size[0],
-                   (long long)w->size[0], (long long)Ho, (long long)Wo, ft_shape_str(y, by, sizeof by));
-  for (int d = 0; d < 4; d++)
-    if (x->size[d] > INT_MAX || w->size[d] > INT_MAX || y->size[d] > INT_MAX)
-      return ft_fail("%s: a dimension exceeds cuDNN's 32-bit limit (%s)", fn, ft_shape_str(x, bx, sizeof bx));
-  if (x->storage == y->storage || x->storage == w->storage || y->storage == w->storage)
-    return ft_fail("%s: %s, %s and %s must not share memory", fn, xn, yn, wn);
+/* x [N, Ci, H, W] through w [Co, Ci, kH, kW]; the sizes fit int (checked). */
+static void key_of(const ft_tensor *x, const ft_tensor *w, int sh, int sw, int ph, int pw, conv_key *k) {
   memset(k, 0, sizeof *k);
   k->dtype = x->dtype;
   k->deterministic = ft_cu_deterministic();
@@ -222,8 +179,9 @@ static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const 
   k->benchmark = ft_cu_benchmark();
   k->N = (int)x->size[0]; k->Ci = (int)x->size[1]; k->H = (int)x->size[2]; k->W = (int)x->size[3];
   k->Co = (int)w->size[0]; k->kH = (int)w->size[2]; k->kW = (int)w->size[3];
-  k->sh = sh; k->sw = sw; k->ph = ph; k->pw = pw; k->Ho = (int)Ho; k->Wo = (int)Wo;
-  return FT_OK;
+  k->sh = sh; k->sw = sw; k->ph = ph; k->pw = pw;
+  k->Ho = (int)out_size(x->size[2], w->size[2], sh, ph);
+  k->Wo = (int)out_size(x->size[3], w->size[3], sw, pw);
 }
 
 /* alpha/beta scalars in the type cuDNN wants for the data type. */
@@ -240,18 +198,15 @@ static int prepare(const char *fn, const conv_key &k, int d, ft_cu_ctx **c, conv
   FT_TRY(plan_of(fn, k, p));
   FT_TRY(search(fn, (*c)->cudnn, *p, d));
   FT_CUDNN(fn, "cudnnSetConvolutionMathType", cudnnSetConvolutionMathType((*p)->conv, (*p)->math[d]));
-  return workspace_of(fn, (*p)->ws[d], ws);
+  /* the thread's cuDNN workspace (core/nn/workspace.c), grown to the largest need */
+  return ft_workspace_bytes(fn, FT_WS_CUDNN, FT_CUDA, (*p)->ws[d], ws);
 }
 
 extern "C" int ft_cuda_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                                       const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w) {
   const char *fn = "ft_conv2d_forward";
   conv_key k;
-  FT_TRY(check_conv(fn, "input", input, "output", output, "weight", weight, stride_h, stride_w, pad_h, pad_w, &k));
-  if (bias) {
-    FT_TRY(ft_cu_check_vec(fn, "bias", bias, input->dtype, k.Co));
-    if (bias->storage == output->storage) return ft_fail("%s: bias and output must not share memory", fn);
-  }
+  key_of(input, weight, stride_h, stride_w, pad_h, pad_w, &k);
   std::lock_guard<std::mutex> lock(plan_mu);
   ft_cu_ctx *c;
   conv_plan *p;
@@ -273,8 +228,7 @@ extern "C" int ft_cuda_conv2d_backward_input(const ft_tensor *grad_output, ft_te
                                              int pad_w) {
   const char *fn = "ft_conv2d_backward_input";
   conv_key k;
-  FT_TRY(check_conv(fn, "grad_input", grad_input, "grad_output", grad_output, "weight", weight, stride_h, stride_w,
-                    pad_h, pad_w, &k));
+  key_of(grad_input, weight, stride_h, stride_w, pad_h, pad_w, &k);
   std::lock_guard<std::mutex> lock(plan_mu);
   ft_cu_ctx *c;
   conv_plan *p;
@@ -293,14 +247,7 @@ extern "C" int ft_cuda_conv2d_backward_weight(const ft_tensor *input, const ft_t
                                               int pad_h, int pad_w, double scale) {
   const char *fn = "ft_conv2d_backward_weight";
   conv_key k;
-  FT_TRY(check_conv(fn, "input", input, "grad_output", grad_output, "grad_weight", grad_weight, stride_h, stride_w,
-                    pad_h, pad_w, &k));
-  if (grad_bias) {
-    FT_TRY(ft_cu_check_vec(fn, "grad_bias", grad_bias, input->dtype, k.Co));
-    if (grad_bias->storage == grad_weight->storage || grad_bias->storage == input->storage ||
-        grad_bias->storage == grad_output->storage)
-      return ft_fail("%s: grad_bias must not share memory with the other tensors", fn);
-  }
+  key_of(input, grad_weight, stride_h, stride_w, pad_h, pad_w, &k);
   std::lock_guard<std::mutex> lock(plan_mu);
   ft_cu_ctx *c;
   conv_plan *p;

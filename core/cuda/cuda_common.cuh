@@ -1,7 +1,8 @@
 /* cuda/cuda_common.cuh -- what every core/cuda/ shares: the per-device context (stream,
  * cuDNN and cuBLAS handles), error conversion (every CUDA/cuDNN/cuBLAS status becomes
  * an ft_fail message naming the operation; nothing aborts), scratch memory from the
- * caching allocator, launch helpers and the argument checks of the CUDA entry points.
+ * caching allocator and launch helpers. No argument checks: the nn entry points in
+ * core/nn/ check once for both devices before they call the ft_cuda_* here.
  * Private to the CUDA sources; the C sources see only internal.h's ft_cuda_* list. */
 #ifndef FATHOM_CUDA_COMMON_CUH
 #define FATHOM_CUDA_COMMON_CUH
@@ -116,11 +117,5 @@ __device__ static inline int64_t ft_cu_offset(const ft_cu_layout &l, int64_t i) 
   }
   return off;
 }
-
-/* ---- argument checks of the CUDA entry points (the CPU ones' messages) ------------- */
-/* t: a CUDA tensor (named name) of dtype (-1: float32 or float64), contiguous. */
-int ft_cu_check(const char *fn, const char *name, const ft_tensor *t, int dtype);
-/* t: 1-D of n elements, else as ft_cu_check. */
-int ft_cu_check_vec(const char *fn, const char *name, const ft_tensor *t, int dtype, int64_t n);
 
 #endif

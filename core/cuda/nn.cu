@@ -1,7 +1,7 @@
 /* cuda/nn.cu -- the small nn kernels on the GPU: ReLU, average pooling, channel
  * padding (the CIFAR shortcut "A"), log-softmax, NLL, top-k errors and the fused SGD
- * step: the GPU side of core/nn/pointwise.c, core/nn/pool.c, core/nn/loss.c and sgd.c, with the
- * same checks, messages and arithmetic. Each is one pass over memory.
+ * step: the GPU side of core/nn/pointwise.c, core/nn/pool.c, core/nn/loss.c and sgd.c, which
+ * check the arguments and call these; the same arithmetic. Each is one pass over memory.
  * Pooling's backward gathers (each input element sums the windows that contain it, in
  * the CPU's order) instead of scattering with atomics: deterministic, and bit-equal to
  * the CPU. Losses need their labels on the host to check them (a label out of range is
@@ -28,9 +28,6 @@ template <typename T> __global__ void relu_bwd(const T *y, const T *g, T *gi, in
 
 extern "C" int ft_cuda_relu_forward(const ft_tensor *input, ft_tensor *output) {
   const char *fn = "ft_relu_forward";
-  FT_TRY(ft_cu_check(fn, "input", input, -1));
-  FT_TRY(ft_cu_check(fn, "output", output, input->dtype));
-  FT_TRY(ft_check_same_shape(fn, "input", input, "output", output));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   int64_t n = ft_numel(input);
@@ -43,11 +40,6 @@ extern "C" int ft_cuda_relu_forward(const ft_tensor *input, ft_tensor *output) {
 
 extern "C" int ft_cuda_relu_backward(const ft_tensor *output, const ft_tensor *grad_output, ft_tensor *grad_input) {
   const char *fn = "ft_relu_backward";
-  FT_TRY(ft_cu_check(fn, "output", output, -1));
-  FT_TRY(ft_cu_check(fn, "grad_output", grad_output, output->dtype));
-  FT_TRY(ft_cu_check(fn, "grad_input", grad_input, output->dtype));
-  FT_TRY(ft_check_same_shape(fn, "output", output, "grad_output", grad_output));
-  FT_TRY(ft_check_same_shape(fn, "output", output, "grad_input", grad_input));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   int64_t n = ft_numel(output);
@@ -60,28 +52,6 @@ extern "C" int ft_cuda_relu_backward(const ft_tensor *output, const ft_tensor *g
 }
 
 /* ---- average pooling and channel padding -------------------------------------------------------- */
-static int pool_check(const char *fn, const ft_tensor *in, const char *in_name, const ft_tensor *out,
-                      const char *out_name, int kH, int kW, int sH, int sW) {
-  char a[128], b[128];
-  FT_TRY(ft_cu_check(fn, in_name, in, -1));
-  FT_TRY(ft_cu_check(fn, out_name, out, in->dtype));
-  FT_TRY(ft_check_ndim(fn, in_name, in, 4));
-  FT_TRY(ft_check_ndim(fn, out_name, out, 4));
-  if (kH < 1 || kW < 1 || sH < 1 || sW < 1)
-    return ft_fail("%s: kernel and stride must be positive (got kernel %dx%d, stride %dx%d)", fn, kH,
-                   kW, sH, sW);
-  int64_t H = in->size[2], W = in->size[3];
-  if (kH > H || kW > W)
-    return ft_fail("%s: kernel %dx%d is larger than the %s plane (%s)", fn, kH, kW, in_name,
-                   ft_shape_str(in, a, sizeof a));
-  int64_t Ho = (H - kH) / sH + 1, Wo = (W - kW) / sW + 1;
-  if (out->size[0] != in->size[0] || out->size[1] != in->size[1] || out->size[2] != Ho || out->size[3] != Wo)
-    return ft_fail("%s: %s must be %lldx%lldx%lldx%lld for %s %s, kernel %dx%d, stride %dx%d (got %s)", fn,
-                   out_name, (long long)in->size[0], (long long)in->size[1], (long long)Ho, (long long)Wo,
-                   in_name, ft_shape_str(in, a, sizeof a), kH, kW, sH, sW, ft_shape_str(out, b, sizeof b));
-  return FT_OK;
-}
-
 /* x: [P, H, W] planes, y: [P, Ho, Wo]; the window sum in double, as on the CPU. */
 template <typename T>
 __global__ void avgpool_fwd(const T *x, T *y, int64_t P, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
@@ -117,7 +87,6 @@ __global__ void avgpool_bwd(const T *gy, T *gx, int64_t P, int64_t H, int64_t W,
 extern "C" int ft_cuda_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int kW, int sH,
                                          int sW) {
   const char *fn = "ft_avgpool2d_forward";
-  FT_TRY(pool_check(fn, input, "input", output, "output", kH, kW, sH, sW));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   const int64_t *is = input->size, *os = output->size, n = ft_numel(output);
@@ -132,7 +101,6 @@ extern "C" int ft_cuda_avgpool2d_forward(const ft_tensor *input, ft_tensor *outp
 extern "C" int ft_cuda_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input, int kH, int kW,
                                           int sH, int sW) {
   const char *fn = "ft_avgpool2d_backward";
-  FT_TRY(pool_check(fn, grad_input, "grad_input", grad_output, "grad_output", kH, kW, sH, sW));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   const int64_t *is = grad_input->size, *os = grad_output->size, n = ft_numel(grad_input);
@@ -141,20 +109,6 @@ extern "C" int ft_cuda_avgpool2d_backward(const ft_tensor *grad_output, ft_tenso
     avgpool_bwd<T><<<ft_cu_blocks(n), FT_CU_THREADS, 0, s>>>((const T *)ft_data(grad_output),
         (T *)ft_data(grad_input), is[0] * is[1], is[2], is[3], os[2], os[3], kH, kW, sH, sW));
   FT_CU_LAUNCHED(fn, "the pooling kernel");
-  return FT_OK;
-}
-
-static int pad_check(const char *fn, const ft_tensor *narrow, const char *nn, const ft_tensor *wide,
-                     const char *wn) {
-  char a[128], b[128];
-  FT_TRY(ft_cu_check(fn, nn, narrow, -1));
-  FT_TRY(ft_cu_check(fn, wn, wide, narrow->dtype));
-  FT_TRY(ft_check_ndim(fn, nn, narrow, 4));
-  FT_TRY(ft_check_ndim(fn, wn, wide, 4));
-  if (wide->size[0] != narrow->size[0] || wide->size[2] != narrow->size[2] ||
-      wide->size[3] != narrow->size[3] || wide->size[1] < narrow->size[1])
-    return ft_fail("%s: %s (%s) must match %s (%s) in N, H, W and have at least as many channels", fn, wn,
-                   ft_shape_str(wide, a, sizeof a), nn, ft_shape_str(narrow, b, sizeof b));
   return FT_OK;
 }
 
@@ -176,7 +130,6 @@ __global__ void pad_bwd(const T *go, T *gi, int64_t N, int64_t Ci, int64_t Co, i
 
 extern "C" int ft_cuda_channel_pad_forward(const ft_tensor *input, ft_tensor *output) {
   const char *fn = "ft_channel_pad_forward";
-  FT_TRY(pad_check(fn, input, "input", output, "output"));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   int64_t N = input->size[0], Ci = input->size[1], Co = output->size[1], S = input->size[2] * input->size[3];
@@ -190,7 +143,6 @@ extern "C" int ft_cuda_channel_pad_forward(const ft_tensor *input, ft_tensor *ou
 
 extern "C" int ft_cuda_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_input) {
   const char *fn = "ft_channel_pad_backward";
-  FT_TRY(pad_check(fn, grad_input, "grad_input", grad_output, "grad_output"));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   int64_t N = grad_input->size[0], Ci = grad_input->size[1], Co = grad_output->size[1];
@@ -249,10 +201,6 @@ static unsigned warp_blocks(int64_t rows) { return (unsigned)((rows * 32 + FT_CU
 
 extern "C" int ft_cuda_log_softmax_forward(const ft_tensor *input, ft_tensor *output) {
   const char *fn = "ft_log_softmax_forward";
-  FT_TRY(ft_cu_check(fn, "input", input, -1));
-  FT_TRY(ft_check_ndim(fn, "input", input, 2));
-  FT_TRY(ft_cu_check(fn, "output", output, input->dtype));
-  FT_TRY(ft_check_same_shape(fn, "input", input, "output", output));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   int64_t N = input->size[0], K = input->size[1];
@@ -266,12 +214,6 @@ extern "C" int ft_cuda_log_softmax_forward(const ft_tensor *input, ft_tensor *ou
 extern "C" int ft_cuda_log_softmax_backward(const ft_tensor *output, const ft_tensor *grad_output,
                                             ft_tensor *grad_input) {
   const char *fn = "ft_log_softmax_backward";
-  FT_TRY(ft_cu_check(fn, "output", output, -1));
-  FT_TRY(ft_check_ndim(fn, "output", output, 2));
-  FT_TRY(ft_cu_check(fn, "grad_output", grad_output, output->dtype));
-  FT_TRY(ft_cu_check(fn, "grad_input", grad_input, output->dtype));
-  FT_TRY(ft_check_same_shape(fn, "output", output, "grad_output", grad_output));
-  FT_TRY(ft_check_same_shape(fn, "output", output, "grad_input", grad_input));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   int64_t N = output->size[0], K = output->size[1];
@@ -283,9 +225,11 @@ extern "C" int ft_cuda_log_softmax_backward(const ft_tensor *output, const ft_te
   return FT_OK;
 }
 
-/* ---- targets: checked on the host, used on the device --------------------------------------------- */
-/* The labels of target (int64 [N], host or device) as host values in *host (caller frees
- * with ft_free_bytes(host, N*8)) and as a device array in dev (NULL when not wanted). */
+/* ---- targets: on the host or on the device ------------------------------------------------------- */
+/* The labels of target (int64 [N], checked by core/nn/loss.c; on the host or the device) as a
+ * device array: a device target as it is; a host target uploaded to tg->dev. A device
+ * target's values are checked here, on a host copy (a host target's were checked before
+ * the call). */
 struct targets {
   int64_t *host = nullptr;
   int64_t n = 0;
@@ -293,36 +237,22 @@ struct targets {
   ~targets() { ft_free_bytes(host, (size_t)n * sizeof(int64_t)); }
 };
 
-static int check_scores_target(const char *fn, const ft_tensor *scores, const char *name, const ft_tensor *target,
-                               int index_base, targets *tg, bool want_device) {
-  char a[128], b[128];
-  FT_TRY(ft_cu_check(fn, name, scores, -1));
-  FT_TRY(ft_check_ndim(fn, name, scores, 2));
-  FT_TRY(ft_check_dtype(fn, "target", target, FT_INT64));
-  FT_TRY(ft_check_contiguous(fn, "target", target));
+static int targets_of(const char *fn, const ft_tensor *scores, const ft_tensor *target, int index_base,
+                      targets *tg) {
   const int64_t N = scores->size[0], K = scores->size[1];
-  if (target->ndim != 1 || target->size[0] != N)
-    return ft_fail("%s: target must be a vector of %lld labels, one per row of %s (%s); got %s", fn,
-                   (long long)N, name, ft_shape_str(scores, a, sizeof a), ft_shape_str(target, b, sizeof b));
+  if (N == 0) return FT_OK;
   ft_cu_ctx *c;
   FT_TRY(ft_cu_ctx_get(fn, &c));
-  tg->host = (int64_t *)ft_alloc((size_t)N * sizeof(int64_t));
-  if (!tg->host) return ft_fail("%s: out of memory", fn);
-  tg->n = N;
   size_t nb = (size_t)N * sizeof(int64_t);
-  if (ft_on_cuda(target)) FT_TRY(ft_cu_to_host(fn, c, tg->host, ft_data(target), nb));
-  else memcpy(tg->host, ft_data(target), nb);
-  for (int64_t i = 0; i < N; i++)
-    if (tg->host[i] < index_base || tg->host[i] >= index_base + K)
-      return ft_fail("%s: target %lld at position %lld is not a class label (labels run from %d to %lld)", fn,
-                     (long long)tg->host[i], (long long)(i + index_base), index_base,
-                     (long long)(index_base + K - 1));
-  if (want_device && N > 0) {
-    if (ft_on_cuda(target)) return FT_OK;
-    FT_TRY(tg->dev.get(fn, nb));
-    FT_TRY(ft_cu_to_device(fn, c, tg->dev.p, tg->host, nb));
+  if (ft_on_cuda(target)) {
+    tg->host = (int64_t *)ft_alloc(nb);
+    if (!tg->host) return ft_fail("%s: out of memory", fn);
+    tg->n = N;
+    FT_TRY(ft_cu_to_host(fn, c, tg->host, ft_data(target), nb));
+    return ft_nn_check_labels(fn, tg->host, N, K, index_base);
   }
-  return FT_OK;
+  FT_TRY(tg->dev.get(fn, nb));
+  return ft_cu_to_device(fn, c, tg->dev.p, ft_data(target), nb);
 }
 static const int64_t *device_targets(const ft_tensor *target, targets *tg) {
   return ft_on_cuda(target) ? (const int64_t *)ft_data(target) : tg->dev.as<int64_t>();
@@ -352,9 +282,8 @@ __global__ void nll_bwd(const int64_t *t, int base, int64_t N, int64_t K, T g, T
 extern "C" int ft_cuda_nll_forward(const ft_tensor *input, const ft_tensor *target, int index_base,
                                    int size_average, double *loss) {
   const char *fn = "ft_nll_forward";
-  if (!loss) return ft_fail("%s: loss is NULL", fn);
   targets tg;
-  FT_TRY(check_scores_target(fn, input, "input", target, index_base, &tg, true));
+  FT_TRY(targets_of(fn, input, target, index_base, &tg));
   const int64_t N = input->size[0], K = input->size[1];
   ft_cu_ctx *c;
   FT_TRY(ft_cu_ctx_get(fn, &c));
@@ -376,9 +305,7 @@ extern "C" int ft_cuda_nll_backward(const ft_tensor *input, const ft_tensor *tar
                                     int size_average, double grad_scale, ft_tensor *grad_input) {
   const char *fn = "ft_nll_backward";
   targets tg;
-  FT_TRY(check_scores_target(fn, input, "input", target, index_base, &tg, true));
-  FT_TRY(ft_cu_check(fn, "grad_input", grad_input, input->dtype));
-  FT_TRY(ft_check_same_shape(fn, "input", input, "grad_input", grad_input));
+  FT_TRY(targets_of(fn, input, target, index_base, &tg));
   const int64_t N = input->size[0], K = input->size[1];
   const double g = -grad_scale / (size_average && N > 0 ? (double)N : 1.0);
   FT_TRY(ft_cuda_fill(grad_input, 0));
@@ -415,12 +342,9 @@ __global__ void topk_kernel(const T *x, const int64_t *t, int base, int64_t N, i
 extern "C" int ft_cuda_topk_errors(const ft_tensor *input, const ft_tensor *target, int index_base, int k,
                                    int64_t *errors) {
   const char *fn = "ft_topk_errors";
-  if (!errors) return ft_fail("%s: errors is NULL", fn);
   targets tg;
-  FT_TRY(check_scores_target(fn, input, "input", target, index_base, &tg, true));
+  FT_TRY(targets_of(fn, input, target, index_base, &tg));
   const int64_t N = input->size[0], K = input->size[1];
-  if (k < 1 || k > K)
-    return ft_fail("%s: k must be between 1 and the number of classes %lld (got %d)", fn, (long long)K, k);
   ft_cu_ctx *c;
   FT_TRY(ft_cu_ctx_get(fn, &c));
   unsigned long long e = 0;
@@ -459,23 +383,6 @@ __global__ void sgd_kernel(T *x, T *dx, T *v, int64_t n, T rate, T mu, T keep, T
 extern "C" int ft_cuda_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
                                 double dampening, double weight_decay, int nesterov, int first_step) {
   const char *fn = "ft_sgd_step";
-  FT_TRY(ft_cu_check(fn, "x", x, -1));
-  FT_TRY(ft_check_ndim(fn, "x", x, 1));
-  FT_TRY(ft_cu_check(fn, "dx", dx, x->dtype));
-  FT_TRY(ft_check_same_shape(fn, "x", x, "dx", dx));
-  if (momentum != 0) {
-    if (!v) return ft_fail("%s: v (the momentum buffer) is NULL but momentum is %g", fn, momentum);
-    FT_TRY(ft_cu_check(fn, "v", v, x->dtype));
-    FT_TRY(ft_check_same_shape(fn, "x", x, "v", v));
-  }
-  if (ft_data(x) == ft_data(dx) || (momentum != 0 && (ft_data(v) == ft_data(x) || ft_data(v) == ft_data(dx))))
-    return ft_fail("%s: x, dx and v must be distinct tensors", fn);
-  if (nesterov && (momentum <= 0 || dampening != 0))
-    return ft_fail("%s: Nesterov momentum needs momentum > 0 and dampening 0 (got momentum %g, dampening %g)",
-                   fn, momentum, dampening);
-  if (lr != lr || momentum != momentum || dampening != dampening || weight_decay != weight_decay)
-    return ft_fail("%s: a hyper-parameter is NaN (lr %g, momentum %g, dampening %g, weight decay %g)", fn, lr,
-                   momentum, dampening, weight_decay);
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   const int64_t n = ft_numel(x);

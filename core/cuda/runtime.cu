@@ -444,22 +444,3 @@ extern "C" int ft_cuda_event_elapsed(const ft_cuda_event *start, const ft_cuda_e
   *ms = f;
   return FT_OK;
 }
-
-/* ---- argument checks ------------------------------------------------------------------------------ */
-int ft_cu_check(const char *fn, const char *name, const ft_tensor *t, int dtype) {
-  FT_TRY(ft_check_device(fn, name, t, FT_CUDA));
-  FT_TRY(ft_check_float(fn, name, t));
-  if (dtype >= 0 && t->dtype != dtype)
-    return ft_fail("%s: %s is %s but the input is %s (one dtype per call)", fn, name,
-                   ft_dtype_name(t->dtype), ft_dtype_name(dtype));
-  return ft_check_contiguous(fn, name, t);
-}
-
-int ft_cu_check_vec(const char *fn, const char *name, const ft_tensor *t, int dtype, int64_t n) {
-  char buf[128];
-  FT_TRY(ft_cu_check(fn, name, t, dtype));
-  if (t->ndim != 1 || t->size[0] != n)
-    return ft_fail("%s: %s must be a vector of %lld elements (got %s)", fn, name, (long long)n,
-                   ft_shape_str(t, buf, sizeof buf));
-  return FT_OK;
-}

@@ -9,7 +9,9 @@
  *
  * Fused ReLU: forward clamps while it writes the output, and backward reads the mask
  * (output > 0) inside its own two passes, so BN+ReLU costs no extra pass over memory
- * and no ReLU buffers. float32/float64 from one source (see nn_common.h). */
+ * and no ReLU buffers. float32/float64 from one source (see nn_common.h). The entry
+ * points check once for both devices, then run ft_cpu_batchnorm_* (here) or
+ * ft_cuda_batchnorm_* (core/cuda/batchnorm.cu). */
 #ifndef FT_REAL
 #include "nn_common.h"
 #include <math.h>
@@ -25,17 +27,21 @@
 #undef FT_REAL
 #undef FT_K
 
-/* Sizes of input seen as [N, C, S]: S = product of the dims after C (1 for [N,C];
- * [N,C,L] is accepted too). */
+/* Sizes of input seen as [N, C, S]: S = product of the dims after C (1 for [N,C]). */
+static void bn_sizes(const ft_tensor *input, int64_t *N, int64_t *C, int64_t *S) {
+  *N = input->size[0];
+  *C = input->size[1];
+  *S = 1;
+  for (int d = 2; d < input->ndim; d++) *S *= input->size[d];
+}
+
+/* input must be [N,C,H,W], [N,C,L] or [N,C], not empty. */
 static int bn_dims(const char *fn, const ft_tensor *input, int64_t *N, int64_t *C, int64_t *S) {
   char buf[128];
   if (input->ndim < 2 || input->ndim > 4)
     return ft_fail("%s: input must be [N,C,H,W], [N,C,L] or [N,C] (got %s)", fn,
                    ft_shape_str(input, buf, sizeof buf));
-  *N = input->size[0];
-  *C = input->size[1];
-  *S = 1;
-  for (int d = 2; d < input->ndim; d++) *S *= input->size[d];
+  bn_sizes(input, N, C, S);
   if (*N < 1 || *C < 1) return ft_fail("%s: input is empty (got %s)", fn, ft_shape_str(input, buf, sizeof buf));
   return FT_OK;
 }
@@ -48,13 +54,9 @@ int ft_batchnorm_forward(const ft_tensor *input, ft_tensor *output, const ft_ten
                          int training, double momentum, double eps, int fuse_relu) {
   const char *fn = "ft_batchnorm_forward";
   int64_t N = 0, C = 0, S = 1;
-  FT_CUDA_DISPATCH(ft_on_cuda(input),
-                   ft_cuda_batchnorm_forward(input, output, weight, bias, running_mean, running_var,
-                                             save_mean, save_invstd, training, momentum, eps,
-                                             fuse_relu));
-  FT_TRY(ft_nn_check(fn, "input", input, -1));
+  const ft_tensor *dt = input; /* the dtype and device of the call */
+  FT_TRY(ft_nn_check(fn, "input", input, NULL));
   FT_TRY(bn_dims(fn, input, &N, &C, &S));
-  int dt = input->dtype;
   FT_TRY(ft_nn_check(fn, "output", output, dt));
   FT_TRY(ft_check_same_shape(fn, "input", input, "output", output));
   if (weight) FT_TRY(ft_nn_check_vec(fn, "weight", weight, dt, C));
@@ -71,12 +73,22 @@ int ft_batchnorm_forward(const ft_tensor *input, ft_tensor *output, const ft_ten
     return ft_fail("%s: training needs more than one value per channel to estimate a "
                    "variance (input %s has one)", fn, ft_shape_str(input, buf, sizeof buf));
   }
+  return FT_DEVICE_CALL(input, batchnorm_forward, input, output, weight, bias, running_mean,
+                        running_var, save_mean, save_invstd, training, momentum, eps, fuse_relu);
+}
+
+int ft_cpu_batchnorm_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
+                             const ft_tensor *bias, ft_tensor *running_mean,
+                             ft_tensor *running_var, ft_tensor *save_mean, ft_tensor *save_invstd,
+                             int training, double momentum, double eps, int fuse_relu) {
+  int64_t N, C, S;
+  bn_sizes(input, &N, &C, &S);
 #define BN_FWD(sfx)                                                                       \
   bn_forward_##sfx(ft_data(input), ft_data(output), weight ? ft_data(weight) : NULL,      \
                    bias ? ft_data(bias) : NULL, ft_data(running_mean),                    \
                    ft_data(running_var), ft_data(save_mean), ft_data(save_invstd), N, C, S, \
                    training, momentum, eps, fuse_relu)
-  if (dt == FT_FLOAT32) BN_FWD(f32);
+  if (input->dtype == FT_FLOAT32) BN_FWD(f32);
   else BN_FWD(f64);
 #undef BN_FWD
   return FT_OK;
@@ -92,13 +104,9 @@ int ft_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
                           const ft_tensor *output, int training, double scale) {
   const char *fn = "ft_batchnorm_backward";
   int64_t N = 0, C = 0, S = 1;
-  FT_CUDA_DISPATCH(ft_on_cuda(input),
-                   ft_cuda_batchnorm_backward(input, grad_output, grad_input, weight, grad_weight,
-                                              grad_bias, save_mean, save_invstd, output, training,
-                                              scale));
-  FT_TRY(ft_nn_check(fn, "input", input, -1));
+  const ft_tensor *dt = input; /* the dtype and device of the call */
+  FT_TRY(ft_nn_check(fn, "input", input, NULL));
   FT_TRY(bn_dims(fn, input, &N, &C, &S));
-  int dt = input->dtype;
   FT_TRY(ft_nn_check(fn, "grad_output", grad_output, dt));
   FT_TRY(ft_check_same_shape(fn, "input", input, "grad_output", grad_output));
   if (grad_input) {
@@ -114,6 +122,26 @@ int ft_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
   if (grad_bias) FT_TRY(ft_nn_check_vec(fn, "grad_bias", grad_bias, dt, C));
   FT_TRY(ft_nn_check_vec(fn, "save_mean", save_mean, dt, C));
   FT_TRY(ft_nn_check_vec(fn, "save_invstd", save_invstd, dt, C));
+  /* the parameter gradients accumulate per channel while the data is read: they must
+   * not alias anything else (they may sit side by side in one flat storage) */
+  FT_TRY(ft_check_disjoint(fn, "grad_weight", grad_weight, "grad_bias", grad_bias));
+  const ft_tensor *reads[3] = {input, grad_output, grad_input};
+  const char *read_names[3] = {"input", "grad_output", "grad_input"};
+  for (int i = 0; i < 3; i++) {
+    FT_TRY(ft_check_disjoint(fn, "grad_weight", grad_weight, read_names[i], reads[i]));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, read_names[i], reads[i]));
+  }
+  return FT_DEVICE_CALL(input, batchnorm_backward, input, grad_output, grad_input, weight,
+                        grad_weight, grad_bias, save_mean, save_invstd, output, training, scale);
+}
+
+int ft_cpu_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
+                              ft_tensor *grad_input, const ft_tensor *weight,
+                              ft_tensor *grad_weight, ft_tensor *grad_bias,
+                              const ft_tensor *save_mean, const ft_tensor *save_invstd,
+                              const ft_tensor *output, int training, double scale) {
+  int64_t N, C, S;
+  bn_sizes(input, &N, &C, &S);
 #define BN_BWD(sfx)                                                                       \
   bn_backward_##sfx(ft_data(input), ft_data(grad_output),                                 \
                     grad_input ? ft_data(grad_input) : NULL, weight ? ft_data(weight) : NULL, \
@@ -121,7 +149,7 @@ int ft_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
                     grad_bias ? ft_data(grad_bias) : NULL, ft_data(save_mean),            \
                     ft_data(save_invstd), output ? ft_data(output) : NULL, N, C, S,       \
                     training, scale)
-  if (dt == FT_FLOAT32) BN_BWD(f32);
+  if (input->dtype == FT_FLOAT32) BN_BWD(f32);
   else BN_BWD(f64);
 #undef BN_BWD
   return FT_OK;

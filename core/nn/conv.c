@@ -9,8 +9,9 @@
  * thread (set before the parallel region, restored after), so BLAS and OpenMP never
  * oversubscribe the cores. Zero padding; any kernel size, stride and padding.
  * Parameter gradients accumulate scale * gradient; input gradients are overwritten.
- * float32/float64 from one source (see core/nn/nn_common.h). CUDA tensors go to
- * ft_cuda_conv2d_* (core/cuda/conv.cu) before any check here.
+ * float32/float64 from one source (see core/nn/nn_common.h). The entry points check
+ * once for both devices, then run ft_cpu_conv2d_* (here) or ft_cuda_conv2d_*
+ * (core/cuda/conv.cu, cuDNN).
  */
 #ifndef FT_REAL
 #include "nn_common.h"
@@ -80,34 +81,42 @@ static int64_t out_size(int64_t in, int64_t k, int s, int p) {
   return in + 2 * (int64_t)p < k ? 0 : (in + 2 * (int64_t)p - k) / s + 1;
 }
 
+/* The geometry of x [N, Ci, H, W] through w [Co, Ci, kH, kW] (no checks). */
+static void conv_geom_of(const ft_tensor *x, const ft_tensor *w, int sh, int sw, int ph, int pw,
+                         conv_geom *g) {
+  g->N = x->size[0]; g->Ci = x->size[1]; g->H = x->size[2]; g->W = x->size[3];
+  g->Co = w->size[0]; g->kH = w->size[2]; g->kW = w->size[3];
+  g->sh = sh; g->sw = sw; g->ph = ph; g->pw = pw;
+  g->Ho = out_size(g->H, g->kH, sh, ph);
+  g->Wo = out_size(g->W, g->kW, sw, pw);
+}
+
 /* Checks shared by the three entry points: x is input (or grad_input), y output (or
- * grad_output), w the weight [Co, Ci, kH, kW]; fills g. Names say which is which. */
+ * grad_output), w the weight [Co, Ci, kH, kW]; fills g. Names say which is which. The
+ * limits are both devices': cuDNN takes 32-bit dimensions, and BLAS and the CPU kernels
+ * index one image's matrices with int. */
 static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const char *yn,
                       const ft_tensor *y, const char *wn, const ft_tensor *w, int sh, int sw,
                       int ph, int pw, conv_geom *g) {
   char bx[128], by[128];
-  FT_TRY(ft_nn_check(fn, xn, x, -1));
+  FT_TRY(ft_nn_check(fn, xn, x, NULL));
   FT_TRY(ft_check_ndim(fn, xn, x, 4));
-  FT_TRY(ft_nn_check(fn, wn, w, x->dtype));
+  FT_TRY(ft_nn_check(fn, wn, w, x));
   FT_TRY(ft_check_ndim(fn, wn, w, 4));
-  FT_TRY(ft_nn_check(fn, yn, y, x->dtype));
+  FT_TRY(ft_nn_check(fn, yn, y, x));
   FT_TRY(ft_check_ndim(fn, yn, y, 4));
   if (sh < 1 || sw < 1)
     return ft_fail("%s: strides must be >= 1 (got stride_h %d, stride_w %d)", fn, sh, sw);
   if (ph < 0 || pw < 0)
     return ft_fail("%s: paddings must be >= 0 (got pad_h %d, pad_w %d)", fn, ph, pw);
-  g->N = x->size[0]; g->Ci = x->size[1]; g->H = x->size[2]; g->W = x->size[3];
-  g->Co = w->size[0]; g->kH = w->size[2]; g->kW = w->size[3];
-  g->sh = sh; g->sw = sw; g->ph = ph; g->pw = pw;
   for (int d = 0; d < 4; d++)
     if (x->size[d] < 1 || w->size[d] < 1)
       return ft_fail("%s: %s (%s) and %s (%s) must not be empty", fn, xn,
                      ft_shape_str(x, bx, sizeof bx), wn, ft_shape_str(w, by, sizeof by));
-  if (w->size[1] != g->Ci)
+  if (w->size[1] != x->size[1])
     return ft_fail("%s: %s has %lld input planes but %s is %s (%s is [N, Ci, H, W])", fn, wn,
                    (long long)w->size[1], xn, ft_shape_str(x, bx, sizeof bx), xn);
-  g->Ho = out_size(g->H, g->kH, sh, ph);
-  g->Wo = out_size(g->W, g->kW, sw, pw);
+  conv_geom_of(x, w, sh, sw, ph, pw, g);
   if (g->Ho < 1 || g->Wo < 1)
     return ft_fail("%s: kernel %lldx%lld is larger than the padded %s (%s, pad %d,%d)", fn,
                    (long long)g->kH, (long long)g->kW, xn, ft_shape_str(x, bx, sizeof bx), ph, pw);
@@ -115,13 +124,19 @@ static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const 
     return ft_fail("%s: %s must be %lldx%lldx%lldx%lld (got %s)", fn, yn, (long long)g->N,
                    (long long)g->Co, (long long)g->Ho, (long long)g->Wo,
                    ft_shape_str(y, by, sizeof by));
-  /* BLAS and the kernels index one image's matrices with int. */
-  int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo;
-  if (K * P > INT_MAX || g->Co * K > INT_MAX || g->Ci * g->H * g->W > INT_MAX || g->Co * P > INT_MAX)
-    return ft_fail("%s: one image is too large (%s, weight %s)", fn, ft_shape_str(x, bx, sizeof bx),
-                   ft_shape_str(w, by, sizeof by));
-  if (x->storage == y->storage || x->storage == w->storage || y->storage == w->storage)
-    return ft_fail("%s: %s, %s and %s must not share memory", fn, xn, yn, wn);
+  FT_TRY(ft_conv2d_check_limits(fn, w, g->N, g->H, g->W, g->Ho, g->Wo));
+  FT_TRY(ft_check_disjoint(fn, xn, x, yn, y));
+  FT_TRY(ft_check_disjoint(fn, xn, x, wn, w));
+  return ft_check_disjoint(fn, yn, y, wn, w);
+}
+
+int ft_conv2d_check_limits(const char *fn, const ft_tensor *w, int64_t N, int64_t H, int64_t W,
+                           int64_t Ho, int64_t Wo) {
+  char bw[128];
+  const int64_t Co = w->size[0], Ci = w->size[1], K = Ci * w->size[2] * w->size[3], P = Ho * Wo;
+  if (N > INT_MAX || K * P > INT_MAX || Co * K > INT_MAX || Ci * H * W > INT_MAX || Co * P > INT_MAX)
+    return ft_fail("%s: one image is too large (%lld planes of %lldx%lld, weight %s)", fn,
+                   (long long)Ci, (long long)H, (long long)W, ft_shape_str(w, bw, sizeof bw));
   return FT_OK;
 }
 
@@ -133,15 +148,50 @@ static int direct_same_width(const conv_geom *g) {
 int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                       const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w) {
   const char *fn = "ft_conv2d_forward";
-  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_conv2d_forward(input, output, weight, bias, stride_h,
-                                                             stride_w, pad_h, pad_w));
   conv_geom g;
   FT_TRY(check_conv(fn, "input", input, "output", output, "weight", weight, stride_h, stride_w,
                     pad_h, pad_w, &g));
   if (bias) {
-    FT_TRY(ft_nn_check_vec(fn, "bias", bias, input->dtype, g.Co));
-    if (bias->storage == output->storage) return ft_fail("%s: bias and output must not share memory", fn);
+    FT_TRY(ft_nn_check_vec(fn, "bias", bias, input, g.Co));
+    FT_TRY(ft_check_disjoint(fn, "bias", bias, "output", output));
   }
+  return FT_DEVICE_CALL(input, conv2d_forward, input, output, weight, bias, stride_h, stride_w,
+                        pad_h, pad_w);
+}
+
+int ft_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
+                             const ft_tensor *weight, int stride_h, int stride_w, int pad_h,
+                             int pad_w) {
+  const char *fn = "ft_conv2d_backward_input";
+  conv_geom g;
+  FT_TRY(check_conv(fn, "grad_input", grad_input, "grad_output", grad_output, "weight", weight,
+                    stride_h, stride_w, pad_h, pad_w, &g));
+  return FT_DEVICE_CALL(grad_output, conv2d_backward_input, grad_output, grad_input, weight,
+                        stride_h, stride_w, pad_h, pad_w);
+}
+
+int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
+                              ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
+                              int stride_w, int pad_h, int pad_w, double scale) {
+  const char *fn = "ft_conv2d_backward_weight";
+  conv_geom g;
+  FT_TRY(check_conv(fn, "input", input, "grad_output", grad_output, "grad_weight", grad_weight,
+                    stride_h, stride_w, pad_h, pad_w, &g));
+  if (grad_bias) {
+    FT_TRY(ft_nn_check_vec(fn, "grad_bias", grad_bias, input, g.Co));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "grad_weight", grad_weight));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "input", input));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "grad_output", grad_output));
+  }
+  return FT_DEVICE_CALL(input, conv2d_backward_weight, input, grad_output, grad_weight, grad_bias,
+                        stride_h, stride_w, pad_h, pad_w, scale);
+}
+
+/* ---- the CPU implementations (arguments checked above) ------------------------------ */
+int ft_cpu_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
+                          const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w) {
+  conv_geom g;
+  conv_geom_of(input, weight, stride_h, stride_w, pad_h, pad_w, &g);
   if (input->dtype == FT_FLOAT32 && direct_same_width(&g))
     return ft_conv_direct_forward(ft_data(input), ft_data(output), ft_data(weight),
                                   bias ? ft_data(bias) : NULL, g.N, (int)g.Ci, (int)g.Co,
@@ -153,16 +203,11 @@ int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor
                           bias ? ft_data(bias) : NULL, &g);
 }
 
-int ft_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
-                             const ft_tensor *weight, int stride_h, int stride_w, int pad_h,
-                             int pad_w) {
-  const char *fn = "ft_conv2d_backward_input";
-  FT_CUDA_DISPATCH(ft_on_cuda(grad_output), ft_cuda_conv2d_backward_input(grad_output, grad_input,
-                                                                          weight, stride_h, stride_w,
-                                                                          pad_h, pad_w));
+int ft_cpu_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
+                                 const ft_tensor *weight, int stride_h, int stride_w, int pad_h,
+                                 int pad_w) {
   conv_geom g;
-  FT_TRY(check_conv(fn, "grad_input", grad_input, "grad_output", grad_output, "weight", weight,
-                    stride_h, stride_w, pad_h, pad_w, &g));
+  conv_geom_of(grad_input, weight, stride_h, stride_w, pad_h, pad_w, &g);
   /* Stride 1: grad_input is grad_output convolved with the flipped kernel, padded by
    * k-1-pad (the same width again when 2*pad_w = kW-1). */
   if (grad_output->dtype == FT_FLOAT32 && direct_same_width(&g) && g.kH - 1 - pad_h >= 0)
@@ -175,22 +220,11 @@ int ft_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input
   return conv_backward_input_f64(ft_data(grad_output), ft_data(grad_input), ft_data(weight), &g);
 }
 
-int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
-                              ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
-                              int stride_w, int pad_h, int pad_w, double scale) {
-  const char *fn = "ft_conv2d_backward_weight";
-  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_conv2d_backward_weight(input, grad_output, grad_weight,
-                                                                     grad_bias, stride_h, stride_w,
-                                                                     pad_h, pad_w, scale));
+int ft_cpu_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
+                                  ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
+                                  int stride_w, int pad_h, int pad_w, double scale) {
   conv_geom g;
-  FT_TRY(check_conv(fn, "input", input, "grad_output", grad_output, "grad_weight", grad_weight,
-                    stride_h, stride_w, pad_h, pad_w, &g));
-  if (grad_bias) {
-    FT_TRY(ft_nn_check_vec(fn, "grad_bias", grad_bias, input->dtype, g.Co));
-    if (grad_bias->storage == grad_weight->storage || grad_bias->storage == input->storage ||
-        grad_bias->storage == grad_output->storage)
-      return ft_fail("%s: grad_bias must not share memory with the other tensors", fn);
-  }
+  conv_geom_of(input, grad_weight, stride_h, stride_w, pad_h, pad_w, &g);
   if (input->dtype == FT_FLOAT32) {
     if (grad_bias) conv_backward_bias_f32(ft_data(grad_output), ft_data(grad_bias), &g, scale);
     if (ft_conv_direct_available())
@@ -254,10 +288,12 @@ static int FT_K(is_pointwise)(const conv_geom *g) {
   return g->kH == 1 && g->kW == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
 }
 
-/* Per-thread scratch: nt blocks of `per` elements. */
-static FT_REAL *FT_K(scratch)(int64_t per, int nt, size_t *bytes) {
+/* Per-thread scratch: nt blocks of `per` elements, from the thread's conv workspace
+ * (kept between calls: no fresh pages to zero every step). */
+static FT_REAL *FT_K(scratch)(const char *fn, int64_t per, int nt, size_t *bytes) {
+  void *p = NULL;
   *bytes = sizeof(FT_REAL) * (size_t)(per * nt + 1);
-  return ft_alloc(*bytes);
+  return ft_workspace_bytes(fn, FT_WS_CONV, FT_CPU, *bytes, &p) ? NULL : p;
 }
 
 static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, const FT_REAL *b,
@@ -265,8 +301,8 @@ static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, co
   const int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo;
   const int nt = conv_threads(), direct = FT_K(is_pointwise)(g);
   size_t bytes;
-  FT_REAL *col = FT_K(scratch)(direct ? 0 : K * P, nt, &bytes);
-  if (!col) return ft_fail("ft_conv2d_forward: out of memory for %zu bytes", bytes);
+  FT_REAL *col = FT_K(scratch)("ft_conv2d_forward", direct ? 0 : K * P, nt, &bytes);
+  if (!col) return FT_ERR;
   /* The images are split over the threads; BLAS runs single-threaded inside. */
   const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
@@ -283,7 +319,6 @@ static int FT_K(conv_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, co
               c, (int)P, 1, yn, (int)P);
     }
   openblas_set_num_threads(blas_threads);
-  ft_free_bytes(col, bytes);
   return FT_OK;
 }
 
@@ -292,8 +327,8 @@ static int FT_K(conv_backward_input)(const FT_REAL *gy, FT_REAL *gx, const FT_RE
   const int64_t K = g->Ci * g->kH * g->kW, P = g->Ho * g->Wo;
   const int nt = conv_threads(), direct = FT_K(is_pointwise)(g);
   size_t bytes;
-  FT_REAL *col = FT_K(scratch)(direct ? 0 : K * P, nt, &bytes);
-  if (!col) return ft_fail("ft_conv2d_backward_input: out of memory for %zu bytes", bytes);
+  FT_REAL *col = FT_K(scratch)("ft_conv2d_backward_input", direct ? 0 : K * P, nt, &bytes);
+  if (!col) return FT_ERR;
   /* The images are split over the threads; BLAS runs single-threaded inside. */
   const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
@@ -307,7 +342,6 @@ static int FT_K(conv_backward_input)(const FT_REAL *gy, FT_REAL *gx, const FT_RE
       if (!direct) FT_K(col2im)(c, gxn, g);
     }
   openblas_set_num_threads(blas_threads);
-  ft_free_bytes(col, bytes);
   return FT_OK;
 }
 
@@ -318,8 +352,8 @@ static int FT_K(conv_backward_weight)(const FT_REAL *x, const FT_REAL *gy, FT_RE
   /* Per thread: its col buffer, then its partial dW [Co, K]. */
   const int64_t per = (direct ? 0 : K * P) + nw;
   size_t bytes;
-  FT_REAL *buf = FT_K(scratch)(per, nt, &bytes);
-  if (!buf) return ft_fail("ft_conv2d_backward_weight: out of memory for %zu bytes", bytes);
+  FT_REAL *buf = FT_K(scratch)("ft_conv2d_backward_weight", per, nt, &bytes);
+  if (!buf) return FT_ERR;
   memset(buf, 0, bytes);
   const int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
@@ -342,7 +376,6 @@ static int FT_K(conv_backward_weight)(const FT_REAL *x, const FT_REAL *gy, FT_RE
     for (int t = 0; t < nt; t++) s += buf[t * per + (direct ? 0 : K * P) + i];
     gw[i] = (FT_REAL)(gw[i] + scale * s);
   }
-  ft_free_bytes(buf, bytes);
   return FT_OK;
 }
 

@@ -2,7 +2,8 @@
  * OpenBLAS through ft_gemm (never from inside an OpenMP region); only the bias
  * broadcast and the bias gradient are our own loops. Parameter gradients accumulate
  * scale * gradient, as Torch7's accGradParameters. float32/float64 from one source
- * (see nn_common.h). */
+ * (see nn_common.h). The entry points check once for both devices, then run
+ * ft_cpu_linear_* (here) or ft_cuda_linear_* (core/cuda/blas.cu). */
 #ifndef FT_REAL
 #include "nn_common.h"
 
@@ -18,10 +19,10 @@
 #undef FT_K
 
 /* t must be 2-D rows x cols. */
-static int check_mat(const char *fn, const char *name, const ft_tensor *t, int dtype,
+static int check_mat(const char *fn, const char *name, const ft_tensor *t, const ft_tensor *ref,
                      int64_t rows, int64_t cols) {
   char buf[128];
-  FT_TRY(ft_nn_check(fn, name, t, dtype));
+  FT_TRY(ft_nn_check(fn, name, t, ref));
   if (t->ndim != 2 || t->size[0] != rows || t->size[1] != cols)
     return ft_fail("%s: %s must be %lldx%lld (got %s)", fn, name, (long long)rows,
                    (long long)cols, ft_shape_str(t, buf, sizeof buf));
@@ -32,34 +33,29 @@ static int check_mat(const char *fn, const char *name, const ft_tensor *t, int d
 int ft_linear_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                       const ft_tensor *bias) {
   const char *fn = "ft_linear_forward";
-  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_linear_forward(input, output, weight, bias));
-  FT_TRY(ft_nn_check(fn, "input", input, -1));
+  FT_TRY(ft_nn_check(fn, "input", input, NULL));
   FT_TRY(ft_check_ndim(fn, "input", input, 2));
-  FT_TRY(ft_nn_check(fn, "weight", weight, input->dtype));
+  FT_TRY(ft_nn_check(fn, "weight", weight, input));
   FT_TRY(ft_check_ndim(fn, "weight", weight, 2));
   const int64_t N = input->size[0], in = input->size[1], out = weight->size[0];
-  FT_TRY(check_mat(fn, "weight", weight, input->dtype, out, in));
-  FT_TRY(check_mat(fn, "output", output, input->dtype, N, out));
-  if (bias) FT_TRY(ft_nn_check_vec(fn, "bias", bias, input->dtype, out));
-  /* output = bias broadcast over rows (or 0), then output += input W^T */
-  if (input->dtype == FT_FLOAT32) linear_fill_bias_f32(ft_data(output), bias ? ft_data(bias) : NULL, N, out);
-  else linear_fill_bias_f64(ft_data(output), bias ? ft_data(bias) : NULL, N, out);
-  return ft_gemm(output, input, weight, 0, 1, 1.0, 1.0);
+  FT_TRY(check_mat(fn, "weight", weight, input, out, in));
+  FT_TRY(check_mat(fn, "output", output, input, N, out));
+  if (bias) FT_TRY(ft_nn_check_vec(fn, "bias", bias, input, out));
+  return FT_DEVICE_CALL(input, linear_forward, input, output, weight, bias);
 }
 
 /* grad_output: [N,out], grad_input: [N,in] (overwritten), weight: [out,in]. */
 int ft_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
                              const ft_tensor *weight) {
   const char *fn = "ft_linear_backward_input";
-  FT_CUDA_DISPATCH(ft_on_cuda(grad_output), ft_cuda_linear_backward_input(grad_output, grad_input, weight));
-  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, -1));
+  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, NULL));
   FT_TRY(ft_check_ndim(fn, "grad_output", grad_output, 2));
-  FT_TRY(ft_nn_check(fn, "weight", weight, grad_output->dtype));
+  FT_TRY(ft_nn_check(fn, "weight", weight, grad_output));
   FT_TRY(ft_check_ndim(fn, "weight", weight, 2));
   const int64_t N = grad_output->size[0], out = grad_output->size[1], in = weight->size[1];
-  FT_TRY(check_mat(fn, "weight", weight, grad_output->dtype, out, in));
-  FT_TRY(check_mat(fn, "grad_input", grad_input, grad_output->dtype, N, in));
-  return ft_gemm(grad_input, grad_output, weight, 0, 0, 1.0, 0.0);
+  FT_TRY(check_mat(fn, "weight", weight, grad_output, out, in));
+  FT_TRY(check_mat(fn, "grad_input", grad_input, grad_output, N, in));
+  return FT_DEVICE_CALL(grad_output, linear_backward_input, grad_output, grad_input, weight);
 }
 
 /* input: [N,in], grad_output: [N,out]; grad_weight: [out,in] += scale * grad_output^T
@@ -67,16 +63,41 @@ int ft_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input
 int ft_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
                               ft_tensor *grad_weight, ft_tensor *grad_bias, double scale) {
   const char *fn = "ft_linear_backward_weight";
-  FT_CUDA_DISPATCH(ft_on_cuda(input),
-                   ft_cuda_linear_backward_weight(input, grad_output, grad_weight, grad_bias, scale));
-  FT_TRY(ft_nn_check(fn, "input", input, -1));
+  FT_TRY(ft_nn_check(fn, "input", input, NULL));
   FT_TRY(ft_check_ndim(fn, "input", input, 2));
-  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, input->dtype));
+  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, input));
   FT_TRY(ft_check_ndim(fn, "grad_output", grad_output, 2));
   const int64_t N = input->size[0], in = input->size[1], out = grad_output->size[1];
-  FT_TRY(check_mat(fn, "grad_output", grad_output, input->dtype, N, out));
-  if (grad_weight) FT_TRY(check_mat(fn, "grad_weight", grad_weight, input->dtype, out, in));
-  if (grad_bias) FT_TRY(ft_nn_check_vec(fn, "grad_bias", grad_bias, input->dtype, out));
+  FT_TRY(check_mat(fn, "grad_output", grad_output, input, N, out));
+  if (grad_weight) FT_TRY(check_mat(fn, "grad_weight", grad_weight, input, out, in));
+  if (grad_bias) {
+    FT_TRY(ft_nn_check_vec(fn, "grad_bias", grad_bias, input, out));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "grad_weight", grad_weight));
+    FT_TRY(ft_check_disjoint(fn, "grad_bias", grad_bias, "grad_output", grad_output));
+  }
+  return FT_DEVICE_CALL(input, linear_backward_weight, input, grad_output, grad_weight, grad_bias,
+                        scale);
+}
+
+/* ---- the CPU implementations (arguments checked above; the products go through
+ * ft_gemm, the tensor layer's checked BLAS call) -------------------------------------- */
+int ft_cpu_linear_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
+                          const ft_tensor *bias) {
+  const int64_t N = input->size[0], out = weight->size[0];
+  /* output = bias broadcast over rows (or 0), then output += input W^T */
+  if (input->dtype == FT_FLOAT32) linear_fill_bias_f32(ft_data(output), bias ? ft_data(bias) : NULL, N, out);
+  else linear_fill_bias_f64(ft_data(output), bias ? ft_data(bias) : NULL, N, out);
+  return ft_gemm(output, input, weight, 0, 1, 1.0, 1.0);
+}
+
+int ft_cpu_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
+                                 const ft_tensor *weight) {
+  return ft_gemm(grad_input, grad_output, weight, 0, 0, 1.0, 0.0);
+}
+
+int ft_cpu_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
+                                  ft_tensor *grad_weight, ft_tensor *grad_bias, double scale) {
+  const int64_t N = input->size[0], out = grad_output->size[1];
   if (grad_bias) {
     if (input->dtype == FT_FLOAT32) linear_grad_bias_f32(ft_data(grad_output), ft_data(grad_bias), N, out, scale);
     else linear_grad_bias_f64(ft_data(grad_output), ft_data(grad_bias), N, out, scale);

@@ -35,8 +35,8 @@ static int maxpool_check(const char *fn, const ft_tensor *in, const char *in_nam
                          int kH, int kW, int sH, int sW, int padH, int padW) {
   char a[128], b[128];
   FT_TRY(maxpool_no_cuda(fn, in, out, idx));
-  FT_TRY(ft_nn_check(fn, in_name, in, -1));
-  FT_TRY(ft_nn_check(fn, out_name, out, in->dtype));
+  FT_TRY(ft_nn_check(fn, in_name, in, NULL));
+  FT_TRY(ft_nn_check(fn, out_name, out, in));
   FT_TRY(ft_check_cpu(fn, "indices", idx));
   FT_TRY(ft_check_dtype(fn, "indices", idx, FT_INT64));
   FT_TRY(ft_check_contiguous(fn, "indices", idx));
@@ -89,8 +89,8 @@ int ft_maxpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input,
   static const char fn[] = "ft_maxpool2d_backward";
   char a[128], b[128];
   FT_TRY(maxpool_no_cuda(fn, grad_output, grad_input, indices));
-  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, -1));
-  FT_TRY(ft_nn_check(fn, "grad_input", grad_input, grad_output->dtype));
+  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, NULL));
+  FT_TRY(ft_nn_check(fn, "grad_input", grad_input, grad_output));
   FT_TRY(ft_check_cpu(fn, "indices", indices));
   FT_TRY(ft_check_dtype(fn, "indices", indices, FT_INT64));
   FT_TRY(ft_check_contiguous(fn, "indices", indices));

@@ -24,22 +24,27 @@
 /* Below this many elements an OpenMP team costs more than it saves. */
 #define FT_NN_PAR_MIN 32768
 
-/* A kernel operand: a CPU, contiguous float32/float64 tensor whose dtype equals
- * `dtype` (the dtype of the call's first tensor; pass -1 to only require a float). */
-static inline int ft_nn_check(const char *fn, const char *name, const ft_tensor *t, int dtype) {
-  FT_TRY(ft_check_cpu(fn, name, t));
+/* A kernel operand on any device: a contiguous float32/float64 tensor. ref is the
+ * call's first tensor (NULL when t is that one): t must then have its dtype and live
+ * on its device. One check for both devices: the entry points run it before they
+ * dispatch (FT_DEVICE_CALL in internal.h). */
+static inline int ft_nn_check(const char *fn, const char *name, const ft_tensor *t,
+                              const ft_tensor *ref) {
   FT_TRY(ft_check_float(fn, name, t));
-  if (dtype >= 0 && t->dtype != dtype)
+  if (ref && t->dtype != ref->dtype)
     return ft_fail("%s: %s is %s but the input is %s (one dtype per call)", fn, name,
-                   ft_dtype_name(t->dtype), ft_dtype_name(dtype));
+                   ft_dtype_name(t->dtype), ft_dtype_name(ref->dtype));
+  if (ref && t->device != ref->device)
+    return ft_fail("%s: %s is on the %s but the input is on the %s (one device per call)", fn,
+                   name, t->device == FT_CUDA ? "GPU" : "CPU", ref->device == FT_CUDA ? "GPU" : "CPU");
   return ft_check_contiguous(fn, name, t);
 }
 
 /* t must be 1-D of n elements (a per-channel or per-feature vector). */
 static inline int ft_nn_check_vec(const char *fn, const char *name, const ft_tensor *t,
-                                  int dtype, int64_t n) {
+                                  const ft_tensor *ref, int64_t n) {
   char buf[128];
-  FT_TRY(ft_nn_check(fn, name, t, dtype));
+  FT_TRY(ft_nn_check(fn, name, t, ref));
   if (t->ndim != 1 || t->size[0] != n)
     return ft_fail("%s: %s must be a vector of %lld elements (got %s)", fn, name,
                    (long long)n, ft_shape_str(t, buf, sizeof buf));

@@ -2,7 +2,8 @@
  * Forward may run in place (output == input) and backward may overwrite grad_output:
  * the backward mask is `output > 0`, which stays valid after an in-place forward,
  * so nn.ReLU(true) keeps no copy of its input. float32/float64 from one source
- * (see nn_common.h). */
+ * (see nn_common.h). Checked once here for both devices, then ft_cpu_relu_* (here) or
+ * ft_cuda_relu_* (core/cuda/nn.cu). */
 #ifndef FT_REAL
 #include "nn_common.h"
 
@@ -20,10 +21,13 @@
 /* input, output: same sizes, any ndim, contiguous. */
 int ft_relu_forward(const ft_tensor *input, ft_tensor *output) {
   const char *fn = "ft_relu_forward";
-  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_relu_forward(input, output));
-  FT_TRY(ft_nn_check(fn, "input", input, -1));
-  FT_TRY(ft_nn_check(fn, "output", output, input->dtype));
+  FT_TRY(ft_nn_check(fn, "input", input, NULL));
+  FT_TRY(ft_nn_check(fn, "output", output, input));
   FT_TRY(ft_check_same_shape(fn, "input", input, "output", output));
+  return FT_DEVICE_CALL(input, relu_forward, input, output);
+}
+
+int ft_cpu_relu_forward(const ft_tensor *input, ft_tensor *output) {
   int64_t n = ft_numel(input);
   if (input->dtype == FT_FLOAT32) relu_forward_f32(ft_data(input), ft_data(output), n);
   else relu_forward_f64(ft_data(input), ft_data(output), n);
@@ -34,12 +38,16 @@ int ft_relu_forward(const ft_tensor *input, ft_tensor *output) {
 int ft_relu_backward(const ft_tensor *output, const ft_tensor *grad_output,
                      ft_tensor *grad_input) {
   const char *fn = "ft_relu_backward";
-  FT_CUDA_DISPATCH(ft_on_cuda(output), ft_cuda_relu_backward(output, grad_output, grad_input));
-  FT_TRY(ft_nn_check(fn, "output", output, -1));
-  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, output->dtype));
-  FT_TRY(ft_nn_check(fn, "grad_input", grad_input, output->dtype));
+  FT_TRY(ft_nn_check(fn, "output", output, NULL));
+  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, output));
+  FT_TRY(ft_nn_check(fn, "grad_input", grad_input, output));
   FT_TRY(ft_check_same_shape(fn, "output", output, "grad_output", grad_output));
   FT_TRY(ft_check_same_shape(fn, "output", output, "grad_input", grad_input));
+  return FT_DEVICE_CALL(output, relu_backward, output, grad_output, grad_input);
+}
+
+int ft_cpu_relu_backward(const ft_tensor *output, const ft_tensor *grad_output,
+                         ft_tensor *grad_input) {
   int64_t n = ft_numel(output);
   if (output->dtype == FT_FLOAT32)
     relu_backward_f32(ft_data(output), ft_data(grad_output), ft_data(grad_input), n);

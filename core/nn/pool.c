@@ -2,7 +2,8 @@
  * make the CIFAR ResNets' shortcut "A" (avgpool 2x2/2, then new channels set to 0),
  * the "subsample" variant (avgpool 1x1/2) and the global pool before the classifier
  * (kernel = input size). Every (n, c) plane is independent, so OpenMP splits planes.
- * float32/float64 from one source (see nn_common.h). */
+ * float32/float64 from one source (see nn_common.h). Checked once here for both
+ * devices, then ft_cpu_* (here) or ft_cuda_* (core/cuda/nn.cu). */
 #ifndef FT_REAL
 #include "nn_common.h"
 #include <string.h>
@@ -23,8 +24,8 @@ static int pool_check(const char *fn, const ft_tensor *in, const char *in_name,
                       const ft_tensor *out, const char *out_name, int kH, int kW, int sH,
                       int sW) {
   char a[128], b[128];
-  FT_TRY(ft_nn_check(fn, in_name, in, -1));
-  FT_TRY(ft_nn_check(fn, out_name, out, in->dtype));
+  FT_TRY(ft_nn_check(fn, in_name, in, NULL));
+  FT_TRY(ft_nn_check(fn, out_name, out, in));
   FT_TRY(ft_check_ndim(fn, in_name, in, 4));
   FT_TRY(ft_check_ndim(fn, out_name, out, 4));
   if (kH < 1 || kW < 1 || sH < 1 || sW < 1)
@@ -46,8 +47,12 @@ static int pool_check(const char *fn, const ft_tensor *in, const char *in_name,
 
 int ft_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int kW, int sH,
                          int sW) {
-  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_avgpool2d_forward(input, output, kH, kW, sH, sW));
   FT_TRY(pool_check("ft_avgpool2d_forward", input, "input", output, "output", kH, kW, sH, sW));
+  return FT_DEVICE_CALL(input, avgpool2d_forward, input, output, kH, kW, sH, sW);
+}
+
+int ft_cpu_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int kW, int sH,
+                             int sW) {
   const int64_t *is = input->size, *os = output->size;
   if (input->dtype == FT_FLOAT32)
     avgpool_forward_f32(ft_data(input), ft_data(output), is[0] * is[1], is[2], is[3], os[2],
@@ -61,10 +66,13 @@ int ft_avgpool2d_forward(const ft_tensor *input, ft_tensor *output, int kH, int 
 /* grad_output: [N,C,Ho,Wo], grad_input: [N,C,H,W] (overwritten). */
 int ft_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input, int kH, int kW,
                           int sH, int sW) {
-  FT_CUDA_DISPATCH(ft_on_cuda(grad_output),
-                   ft_cuda_avgpool2d_backward(grad_output, grad_input, kH, kW, sH, sW));
   FT_TRY(pool_check("ft_avgpool2d_backward", grad_input, "grad_input", grad_output,
                     "grad_output", kH, kW, sH, sW));
+  return FT_DEVICE_CALL(grad_output, avgpool2d_backward, grad_output, grad_input, kH, kW, sH, sW);
+}
+
+int ft_cpu_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input, int kH, int kW,
+                              int sH, int sW) {
   const int64_t *is = grad_input->size, *os = grad_output->size;
   if (grad_input->dtype == FT_FLOAT32)
     avgpool_backward_f32(ft_data(grad_output), ft_data(grad_input), is[0] * is[1], is[2], is[3],
@@ -79,8 +87,8 @@ int ft_avgpool2d_backward(const ft_tensor *grad_output, ft_tensor *grad_input, i
 static int pad_check(const char *fn, const ft_tensor *narrow, const char *nn,
                      const ft_tensor *wide, const char *wn) {
   char a[128], b[128];
-  FT_TRY(ft_nn_check(fn, nn, narrow, -1));
-  FT_TRY(ft_nn_check(fn, wn, wide, narrow->dtype));
+  FT_TRY(ft_nn_check(fn, nn, narrow, NULL));
+  FT_TRY(ft_nn_check(fn, wn, wide, narrow));
   FT_TRY(ft_check_ndim(fn, nn, narrow, 4));
   FT_TRY(ft_check_ndim(fn, wn, wide, 4));
   if (wide->size[0] != narrow->size[0] || wide->size[2] != narrow->size[2] ||
@@ -93,8 +101,11 @@ static int pad_check(const char *fn, const ft_tensor *narrow, const char *nn,
 
 /* Byte copies: the same code serves both dtypes. */
 int ft_channel_pad_forward(const ft_tensor *input, ft_tensor *output) {
-  FT_CUDA_DISPATCH(ft_on_cuda(input), ft_cuda_channel_pad_forward(input, output));
   FT_TRY(pad_check("ft_channel_pad_forward", input, "input", output, "output"));
+  return FT_DEVICE_CALL(input, channel_pad_forward, input, output);
+}
+
+int ft_cpu_channel_pad_forward(const ft_tensor *input, ft_tensor *output) {
   const int64_t N = input->size[0], es = ft_dtype_size(input->dtype);
   const int64_t in_b = input->size[1] * input->size[2] * input->size[3] * es;
   const int64_t out_b = output->size[1] * output->size[2] * output->size[3] * es;
@@ -110,9 +121,12 @@ int ft_channel_pad_forward(const ft_tensor *input, ft_tensor *output) {
 
 /* grad_output: [N,Co,H,W], grad_input: [N,Ci,H,W] = grad_output's first Ci channels. */
 int ft_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_input) {
-  FT_CUDA_DISPATCH(ft_on_cuda(grad_output), ft_cuda_channel_pad_backward(grad_output, grad_input));
   FT_TRY(pad_check("ft_channel_pad_backward", grad_input, "grad_input", grad_output,
                    "grad_output"));
+  return FT_DEVICE_CALL(grad_output, channel_pad_backward, grad_output, grad_input);
+}
+
+int ft_cpu_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_input) {
   const int64_t N = grad_input->size[0], es = ft_dtype_size(grad_input->dtype);
   const int64_t in_b = grad_input->size[1] * grad_input->size[2] * grad_input->size[3] * es;
   const int64_t out_b = grad_output->size[1] * grad_output->size[2] * grad_output->size[3] * es;

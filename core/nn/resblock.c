@@ -8,10 +8,11 @@
  * contiguous sub-batch so that per-sample dropping saves compute too.
  * Memory: the block owns what backward needs (conv outputs h_i, BN+ReLU outputs a_i,
  * the gathered rows, the projection's conv output); the temporaries of forward and
- * backward live in one thread-local workspace shared by every block.
+ * backward live in the thread's workspaces (core/nn/workspace.c), shared by every block.
  * Devices: every tensor of a call lives on the input's device (CPU or CUDA) except
- * row_gate, which stays a CPU uint8 tensor (the gates are drawn on the host). The
- * branch runs through the public kernels, which dispatch by themselves; the loops
+ * row_gate, which stays a CPU uint8 tensor (the gates are drawn on the host). The block
+ * checks everything once (check_block), then runs the kernels' unchecked device
+ * implementations (ft_cpu_* / ft_cuda_*, FT_DEVICE_CALL in internal.h); the loops
  * written here have CUDA twins (core/cuda/resblock.cu) picked by RB_RUN.
  * float32/float64 from one source (see core/nn/nn_common.h). */
 #ifndef FT_REAL
@@ -36,7 +37,7 @@ typedef struct {
   int64_t cap;    /* elements allocated */
 } rb_buf;
 
-/* device: the call's input's (the shared ws[] buffers may meet both devices). */
+/* device: the call's input's. */
 static int buf_shape(rb_buf *b, int dtype, int device, int ndim, const int64_t *size) {
   int64_t n = 1;
   for (int d = 0; d < ndim; d++) n *= size[d];
@@ -59,13 +60,17 @@ static int buf_shape(rb_buf *b, int dtype, int device, int ndim, const int64_t *
 static void buf_free(rb_buf *b) { ft_tensor_free(b->t); b->t = NULL; b->cap = 0; }
 static int64_t buf_bytes(const rb_buf *b) { return b->t ? b->t->storage->nbytes : 0; }
 
-/* Backward's and forward's temporaries, shared by all blocks of this thread. */
+/* Backward's and forward's temporaries, shared by all blocks of this thread: workspace
+ * slots (core/nn/workspace.c); ws[] holds the views of the current call. */
 enum { WS_G = 0, WS_H, WS_C, WS_R, WS_N };
-static __thread rb_buf ws[WS_N];
+static const int ws_slot[WS_N] = {FT_WS_RB_G, FT_WS_RB_H, FT_WS_RB_C, FT_WS_RB_R};
+static __thread ft_tensor *ws[WS_N];
 
-void ft_resblock_workspace_free(void) {
-  for (int i = 0; i < WS_N; i++) buf_free(&ws[i]);
+static int ws_shape(int i, int dtype, int device, int ndim, const int64_t *size) {
+  return ft_workspace_tensor("ft_resblock", ws_slot[i], dtype, device, ndim, size, &ws[i]);
 }
+
+void ft_resblock_workspace_free(void) { ft_workspace_free(); }
 
 /* ---- what a forward leaves for its backward --------------------------------------- */
 typedef struct {
@@ -131,36 +136,25 @@ static int stage_fail(const char *fn, const char *what) {
 
 static const char *stage_name[4] = {"conv/BN 1", "conv/BN 2", "conv/BN 3", "projection"};
 
-/* An operand: on `device` (the input's), float, of the call's dtype (-1: any float),
- * contiguous -- ft_nn_check without its CPU requirement. */
-static int rb_check(const char *fn, const char *name, const ft_tensor *t, int dtype, int device) {
-  FT_TRY(ft_check_device(fn, name, t, device));
-  FT_TRY(ft_check_float(fn, name, t));
-  if (dtype >= 0 && t->dtype != dtype)
-    return ft_fail("%s: %s is %s but the input is %s (one dtype per call)", fn, name,
-                   ft_dtype_name(t->dtype), ft_dtype_name(dtype));
-  return ft_check_contiguous(fn, name, t);
-}
-
 /* A per-channel vector of c elements, in the call's dtype, on its device. */
-static int check_vec(const char *fn, const char *what, int i, const ft_tensor *t, int dtype,
-                     int device, int64_t c) {
+static int check_vec(const char *fn, const char *what, int i, const ft_tensor *t,
+                     const ft_tensor *ref, int64_t c) {
   char name[64], buf[128];
   snprintf(name, sizeof name, "%s[%d]", what, i);
   if (!t) return ft_fail("%s: %s (%s) is NULL", fn, name, stage_name[i]);
-  FT_TRY(rb_check(fn, name, t, dtype, device));
+  FT_TRY(ft_nn_check(fn, name, t, ref));
   if (t->ndim != 1 || t->size[0] != c)
     return ft_fail("%s: %s must be a vector of %lld elements (got %s)", fn, name,
                    (long long)c, ft_shape_str(t, buf, sizeof buf));
   return FT_OK;
 }
 
-static int check_weight(const char *fn, const char *what, int i, const ft_tensor *w, int dtype,
-                        int device, int64_t cin, int k, int64_t cout_expect) {
+static int check_weight(const char *fn, const char *what, int i, const ft_tensor *w,
+                        const ft_tensor *ref, int64_t cin, int k, int64_t cout_expect) {
   char name[64], buf[96];
   snprintf(name, sizeof name, "%s[%d]", what, i);
   if (!w) return ft_fail("%s: %s (%s) is NULL", fn, name, stage_name[i]);
-  FT_TRY(rb_check(fn, name, w, dtype, device));
+  FT_TRY(ft_nn_check(fn, name, w, ref));
   if (w->ndim != 4 || w->size[1] != cin || w->size[2] != k || w->size[3] != k ||
       (cout_expect > 0 && w->size[0] != cout_expect) || w->size[0] < 1)
     return ft_fail("%s: %s (%s) must be [%s,%lld,%d,%d] (got %s)", fn, name, stage_name[i],
@@ -170,18 +164,23 @@ static int check_weight(const char *fn, const char *what, int i, const ft_tensor
 }
 
 /* Conv/BN stage i's parameters (and gradients when grads): cin in, returns its width. */
-static int check_stage(const char *fn, const ft_resblock *b, int i, int dtype, int dev,
+static int check_stage(const char *fn, const ft_resblock *b, int i, const ft_tensor *ref,
                        int64_t cin, int k, int64_t cout_expect, int grads, int64_t *cout) {
-  FT_TRY(check_weight(fn, "conv_weight", i, b->conv_weight[i], dtype, dev, cin, k, cout_expect));
+  FT_TRY(check_weight(fn, "conv_weight", i, b->conv_weight[i], ref, cin, k, cout_expect));
   int64_t c = b->conv_weight[i]->size[0];
-  FT_TRY(check_vec(fn, "bn_weight", i, b->bn_weight[i], dtype, dev, c));
-  FT_TRY(check_vec(fn, "bn_bias", i, b->bn_bias[i], dtype, dev, c));
-  FT_TRY(check_vec(fn, "running_mean", i, b->running_mean[i], dtype, dev, c));
-  FT_TRY(check_vec(fn, "running_var", i, b->running_var[i], dtype, dev, c));
+  FT_TRY(check_vec(fn, "bn_weight", i, b->bn_weight[i], ref, c));
+  FT_TRY(check_vec(fn, "bn_bias", i, b->bn_bias[i], ref, c));
+  FT_TRY(check_vec(fn, "running_mean", i, b->running_mean[i], ref, c));
+  FT_TRY(check_vec(fn, "running_var", i, b->running_var[i], ref, c));
   if (grads) {
-    FT_TRY(check_weight(fn, "grad_conv_weight", i, b->grad_conv_weight[i], dtype, dev, cin, k, c));
-    FT_TRY(check_vec(fn, "grad_bn_weight", i, b->grad_bn_weight[i], dtype, dev, c));
-    FT_TRY(check_vec(fn, "grad_bn_bias", i, b->grad_bn_bias[i], dtype, dev, c));
+    FT_TRY(check_weight(fn, "grad_conv_weight", i, b->grad_conv_weight[i], ref, cin, k, c));
+    FT_TRY(check_vec(fn, "grad_bn_weight", i, b->grad_bn_weight[i], ref, c));
+    FT_TRY(check_vec(fn, "grad_bn_bias", i, b->grad_bn_bias[i], ref, c));
+    /* the gradients accumulate side by side (one flat storage is fine, overlap is not) */
+    const ft_tensor *g[3] = {b->grad_conv_weight[i], b->grad_bn_weight[i], b->grad_bn_bias[i]};
+    const char *gn[3] = {"grad_conv_weight", "grad_bn_weight", "grad_bn_bias"};
+    for (int u = 0; u < 3; u++)
+      for (int v = u + 1; v < 3; v++) FT_TRY(ft_check_disjoint(fn, gn[u], g[u], gn[v], g[v]));
   }
   *cout = c;
   return FT_OK;
@@ -212,24 +211,27 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
   if (b->force_gate < -1 || b->force_gate > 2)
     return ft_fail("%s: force_gate must be -1, 0, 1 or 2 (got %d)", fn, b->force_gate);
   FT_TRY(ft_check_tensor(fn, "input", input));
-  int dtype = input->dtype, dev = input->device;
 #ifndef FT_WITH_CUDA
-  if (dev == FT_CUDA) return ft_no_cuda(fn);
+  if (input->device == FT_CUDA) return ft_no_cuda(fn);
 #endif
-  FT_TRY(rb_check(fn, "input", input, -1, dev));
-  FT_TRY(rb_check(fn, "output", output, dtype, dev));
-  if (output->storage == input->storage)
-    return ft_fail("%s: output must not share memory with input", fn);
+  FT_TRY(ft_nn_check(fn, "input", input, NULL));
+  FT_TRY(ft_nn_check(fn, "output", output, input));
+  FT_TRY(ft_check_disjoint(fn, "output", output, "input", input));
   if (input->ndim != 4 || input->size[0] < 1)
     return ft_fail("%s: input must be [N,C,H,W] with N >= 1 (got %s)", fn,
                    ft_shape_str(input, bi, sizeof bi));
   int64_t N = input->size[0], Ci = input->size[1], H = input->size[2], W = input->size[3];
+  if (Ci < 1 || H < 1 || W < 1)
+    return ft_fail("%s: input must not be empty (got %s)", fn, ft_shape_str(input, bi, sizeof bi));
   int64_t c = Ci, Ho = H, Wo = W;
   for (int i = 0; i < n_stages(b); i++) {
     conv_cfg cf = stage_cfg(b, i);
-    FT_TRY(check_stage(fn, b, i, dtype, dev, c, cf.k, -1, grads, &c));
+    FT_TRY(check_stage(fn, b, i, input, c, cf.k, -1, grads, &c));
+    int64_t hin = Ho, win = Wo;
     Ho = conv_out(Ho, cf);
     Wo = conv_out(Wo, cf);
+    if (Ho >= 1 && Wo >= 1)
+      FT_TRY(ft_conv2d_check_limits(fn, b->conv_weight[i], N, hin, win, Ho, Wo));
   }
   if (Ho < 1 || Wo < 1)
     return ft_fail("%s: input %s is too small for the block", fn, ft_shape_str(input, bi, sizeof bi));
@@ -261,7 +263,8 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
   }
   case FT_SHORTCUT_PROJECT: {
     int64_t cp;
-    FT_TRY(check_stage(fn, b, 3, dtype, dev, Ci, 1, Co, grads, &cp));
+    FT_TRY(check_stage(fn, b, 3, input, Ci, 1, Co, grads, &cp));
+    FT_TRY(ft_conv2d_check_limits(fn, b->conv_weight[3], N, H, W, Ho, Wo));
     break;
   }
   }
@@ -304,11 +307,16 @@ static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft
     sz[1] = b->conv_weight[i]->size[0];
     sz[2] = conv_out(sz[2], cf);
     sz[3] = conv_out(sz[3], cf);
+    if (bn_train && sz[0] * sz[2] * sz[3] < 2)
+      return ft_fail("%s: %s failed: training needs more than one value per channel to "
+                     "estimate a variance (%lld samples of %lldx%lld)", fn, stage_name[i],
+                     (long long)sz[0], (long long)sz[2], (long long)sz[3]);
     FT_TRY(buf_shape(&sv->h[i], dtype, dev, 4, sz));
     FT_TRY(buf_shape(&sv->mean[i], dtype, dev, 1, &sz[1]));
     FT_TRY(buf_shape(&sv->invstd[i], dtype, dev, 1, &sz[1]));
-    RB_CALL(fn, stage_name[i], ft_conv2d_forward(in, sv->h[i].t, b->conv_weight[i], NULL,
-                                                 cf.stride, cf.stride, cf.pad, cf.pad));
+    RB_CALL(fn, stage_name[i],
+            FT_DEVICE_CALL(in, conv2d_forward, in, sv->h[i].t, b->conv_weight[i], NULL, cf.stride,
+                           cf.stride, cf.pad, cf.pad));
     int last = i == ns - 1;
     ft_tensor *bn_out = y;
     if (!last) {
@@ -316,9 +324,9 @@ static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft
       bn_out = sv->a[i].t;
     }
     RB_CALL(fn, stage_name[i],
-            ft_batchnorm_forward(sv->h[i].t, bn_out, b->bn_weight[i], b->bn_bias[i],
-                                 b->running_mean[i], b->running_var[i], sv->mean[i].t,
-                                 sv->invstd[i].t, bn_train, b->bn_momentum, b->bn_eps, !last));
+            FT_DEVICE_CALL(sv->h[i].t, batchnorm_forward, sv->h[i].t, bn_out, b->bn_weight[i],
+                           b->bn_bias[i], b->running_mean[i], b->running_var[i], sv->mean[i].t,
+                           sv->invstd[i].t, bn_train, b->bn_momentum, b->bn_eps, !last));
     in = bn_out;
   }
   return FT_OK;
@@ -335,23 +343,28 @@ static int shortcut_forward(const char *fn, ft_resblock *b, rb_saved *sv, const 
   *csc = x->size[1];
   if ((b->shortcut == FT_SHORTCUT_AVG || b->shortcut == FT_SHORTCUT_SUBSAMPLE) && b->stride > 1) {
     int k = b->shortcut == FT_SHORTCUT_AVG ? b->stride : 1;
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, sz));
     RB_CALL(fn, "shortcut pooling",
-            ft_avgpool2d_forward(x, ws[WS_C].t, k, k, b->stride, b->stride));
-    *sc = ws[WS_C].t;
+            FT_DEVICE_CALL(x, avgpool2d_forward, x, ws[WS_C], k, k, b->stride, b->stride));
+    *sc = ws[WS_C];
   } else if (b->shortcut == FT_SHORTCUT_PROJECT) {
     sz[1] = out->size[1];
+    if (bn_train && sz[0] * sz[2] * sz[3] < 2)
+      return ft_fail("%s: %s failed: training needs more than one value per channel to "
+                     "estimate a variance (%lld samples of %lldx%lld)", fn, stage_name[3],
+                     (long long)sz[0], (long long)sz[2], (long long)sz[3]);
     FT_TRY(buf_shape(&sv->hp, dtype, dev, 4, sz));
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, sz));
     FT_TRY(buf_shape(&sv->mean[3], dtype, dev, 1, &sz[1]));
     FT_TRY(buf_shape(&sv->invstd[3], dtype, dev, 1, &sz[1]));
-    RB_CALL(fn, stage_name[3], ft_conv2d_forward(x, sv->hp.t, b->conv_weight[3], NULL,
-                                                 b->stride, b->stride, 0, 0));
     RB_CALL(fn, stage_name[3],
-            ft_batchnorm_forward(sv->hp.t, ws[WS_C].t, b->bn_weight[3], b->bn_bias[3],
-                                 b->running_mean[3], b->running_var[3], sv->mean[3].t,
-                                 sv->invstd[3].t, bn_train, b->bn_momentum, b->bn_eps, 0));
-    *sc = ws[WS_C].t;
+            FT_DEVICE_CALL(x, conv2d_forward, x, sv->hp.t, b->conv_weight[3], NULL, b->stride,
+                           b->stride, 0, 0));
+    RB_CALL(fn, stage_name[3],
+            FT_DEVICE_CALL(sv->hp.t, batchnorm_forward, sv->hp.t, ws[WS_C], b->bn_weight[3],
+                           b->bn_bias[3], b->running_mean[3], b->running_var[3], sv->mean[3].t,
+                           sv->invstd[3].t, bn_train, b->bn_momentum, b->bn_eps, 0));
+    *sc = ws[WS_C];
     *csc = out->size[1];
   }
   return FT_OK;
@@ -438,8 +451,8 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
     else
 #endif
       gather_rows(ft_data(sv->xk.t), ft_data(input), sv->idx, k, row_bytes);
-    FT_TRY(buf_shape(&ws[WS_H], dtype, dev, 4, ys));
-    FT_TRY(branch_forward(fn, b, sv, sv->xk.t, ws[WS_H].t, bn_train));
+    FT_TRY(ws_shape(WS_H, dtype, dev, 4, ys));
+    FT_TRY(branch_forward(fn, b, sv, sv->xk.t, ws[WS_H], bn_train));
   } else if (b->release_skipped) {
     saved_free_branch(sv);
   }
@@ -454,9 +467,9 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
            dtype, combine, ft_data(output), y ? ft_data(y) : NULL, NULL, s, ft_data(sc), N,
            Co, csc, HWo);
   else /* the kept rows' branch output sits in WS_H, row idx[N + n] for sample n */
-    RB_RUN(dev, ft_cuda_rb_combine(dtype, ft_data(output), ft_data(ws[WS_H].t), sv->idx + N, s,
+    RB_RUN(dev, ft_cuda_rb_combine(dtype, ft_data(output), ft_data(ws[WS_H]), sv->idx + N, s,
                                    ft_data(sc), N, Co, csc, HWo),
-           dtype, combine, ft_data(output), ft_data(ws[WS_H].t), sv->idx + N, s,
+           dtype, combine, ft_data(output), ft_data(ws[WS_H]), sv->idx + N, s,
            ft_data(sc), N, Co, csc, HWo);
 
   b->gate = k > 0;
@@ -482,25 +495,26 @@ static int branch_backward(const char *fn, ft_resblock *b, rb_saved *sv, const f
   for (int i = ns - 1; i >= 0; i--) {
     conv_cfg cf = stage_cfg(b, i);
     const ft_tensor *h = sv->h[i].t;
-    FT_TRY(buf_shape(&ws[WS_H], dtype, dev, 4, h->size));
+    FT_TRY(ws_shape(WS_H, dtype, dev, 4, h->size));
     RB_CALL(fn, stage_name[i],
-            ft_batchnorm_backward(h, ws[ga].t, ws[WS_H].t, b->bn_weight[i],
-                                  grads ? b->grad_bn_weight[i] : NULL,
-                                  grads ? b->grad_bn_bias[i] : NULL, sv->mean[i].t,
-                                  sv->invstd[i].t, i < ns - 1 ? sv->a[i].t : NULL,
-                                  sv->bn_train, scale));
+            FT_DEVICE_CALL(h, batchnorm_backward, h, ws[ga], ws[WS_H], b->bn_weight[i],
+                           grads ? b->grad_bn_weight[i] : NULL, grads ? b->grad_bn_bias[i] : NULL,
+                           sv->mean[i].t, sv->invstd[i].t, i < ns - 1 ? sv->a[i].t : NULL,
+                           sv->bn_train, scale));
     const ft_tensor *cin = i > 0 ? sv->a[i - 1].t : x;
     if (grads)
       RB_CALL(fn, stage_name[i],
-              ft_conv2d_backward_weight(cin, ws[WS_H].t, b->grad_conv_weight[i], NULL, cf.stride,
-                                        cf.stride, cf.pad, cf.pad, scale));
+              FT_DEVICE_CALL(cin, conv2d_backward_weight, cin, ws[WS_H], b->grad_conv_weight[i],
+                             NULL, cf.stride, cf.stride, cf.pad, cf.pad, scale));
     if (i > 0) {
-      FT_TRY(buf_shape(&ws[ga], dtype, dev, 4, cin->size));
-      RB_CALL(fn, stage_name[i], ft_conv2d_backward_input(ws[WS_H].t, ws[ga].t, b->conv_weight[i],
-                                                          cf.stride, cf.stride, cf.pad, cf.pad));
+      FT_TRY(ws_shape(ga, dtype, dev, 4, cin->size));
+      RB_CALL(fn, stage_name[i],
+              FT_DEVICE_CALL(ws[WS_H], conv2d_backward_input, ws[WS_H], ws[ga],
+                             b->conv_weight[i], cf.stride, cf.stride, cf.pad, cf.pad));
     } else if (gx) {
-      RB_CALL(fn, stage_name[i], ft_conv2d_backward_input(ws[WS_H].t, gx, b->conv_weight[i],
-                                                          cf.stride, cf.stride, cf.pad, cf.pad));
+      RB_CALL(fn, stage_name[i],
+              FT_DEVICE_CALL(ws[WS_H], conv2d_backward_input, ws[WS_H], gx, b->conv_weight[i],
+                             cf.stride, cf.stride, cf.pad, cf.pad));
     }
   }
   return FT_OK;
@@ -514,19 +528,19 @@ static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const
   int64_t N = input->size[0], Ci = input->size[1], Co = G->size[1];
   if (b->shortcut == FT_SHORTCUT_PROJECT) {
     if (!grad_input && !grads) return FT_OK;
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, G->size));
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, G->size));
     RB_CALL(fn, stage_name[3],
-            ft_batchnorm_backward(sv->hp.t, G, ws[WS_C].t, b->bn_weight[3],
-                                  grads ? b->grad_bn_weight[3] : NULL,
-                                  grads ? b->grad_bn_bias[3] : NULL, sv->mean[3].t,
-                                  sv->invstd[3].t, NULL, sv->bn_train, scale));
+            FT_DEVICE_CALL(sv->hp.t, batchnorm_backward, sv->hp.t, G, ws[WS_C], b->bn_weight[3],
+                           grads ? b->grad_bn_weight[3] : NULL, grads ? b->grad_bn_bias[3] : NULL,
+                           sv->mean[3].t, sv->invstd[3].t, NULL, sv->bn_train, scale));
     if (grads)
       RB_CALL(fn, stage_name[3],
-              ft_conv2d_backward_weight(input, ws[WS_C].t, b->grad_conv_weight[3], NULL,
-                                        b->stride, b->stride, 0, 0, scale));
+              FT_DEVICE_CALL(input, conv2d_backward_weight, input, ws[WS_C],
+                             b->grad_conv_weight[3], NULL, b->stride, b->stride, 0, 0, scale));
     if (grad_input)
-      RB_CALL(fn, stage_name[3], ft_conv2d_backward_input(ws[WS_C].t, grad_input, b->conv_weight[3],
-                                                          b->stride, b->stride, 0, 0));
+      RB_CALL(fn, stage_name[3],
+              FT_DEVICE_CALL(ws[WS_C], conv2d_backward_input, ws[WS_C], grad_input,
+                             b->conv_weight[3], b->stride, b->stride, 0, 0));
     return FT_OK;
   }
   if (!grad_input) return FT_OK;
@@ -539,19 +553,21 @@ static int shortcut_backward(const char *fn, ft_resblock *b, rb_saved *sv, const
     return FT_OK;
   }
   if (!pooled) {
-    RB_CALL(fn, "shortcut padding", ft_channel_pad_backward(G, grad_input));
+    RB_CALL(fn, "shortcut padding",
+            FT_DEVICE_CALL(G, channel_pad_backward, G, grad_input));
     return FT_OK;
   }
   const ft_tensor *gp = G;
   if (Co > Ci) {
     int64_t sz[4] = {N, Ci, G->size[2], G->size[3]};
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, sz));
-    RB_CALL(fn, "shortcut padding", ft_channel_pad_backward(G, ws[WS_C].t));
-    gp = ws[WS_C].t;
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, sz));
+    RB_CALL(fn, "shortcut padding",
+            FT_DEVICE_CALL(G, channel_pad_backward, G, ws[WS_C]));
+    gp = ws[WS_C];
   }
   int k = b->shortcut == FT_SHORTCUT_AVG ? b->stride : 1;
   RB_CALL(fn, "shortcut pooling",
-          ft_avgpool2d_backward(gp, grad_input, k, k, b->stride, b->stride));
+          FT_DEVICE_CALL(gp, avgpool2d_backward, gp, grad_input, k, k, b->stride, b->stride));
   return FT_OK;
 }
 
@@ -572,13 +588,13 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   if (sv->device != dev)
     return ft_fail("%s: input is on the %s but the last forward ran on the %s", fn,
                    dev == FT_CUDA ? "GPU" : "CPU", sv->device == FT_CUDA ? "GPU" : "CPU");
-  FT_TRY(rb_check(fn, "grad_output", grad_output, dtype, dev));
+  FT_TRY(ft_nn_check(fn, "grad_output", grad_output, input));
   FT_TRY(ft_check_same_shape(fn, "output", output, "grad_output", grad_output));
   if (grad_input) {
-    FT_TRY(rb_check(fn, "grad_input", grad_input, dtype, dev));
+    FT_TRY(ft_nn_check(fn, "grad_input", grad_input, input));
     FT_TRY(ft_check_same_shape(fn, "input", input, "grad_input", grad_input));
-    if (grad_input->storage == grad_output->storage || grad_input->storage == output->storage)
-      return ft_fail("%s: grad_input must not share memory with grad_output or output", fn);
+    FT_TRY(ft_check_disjoint(fn, "grad_input", grad_input, "grad_output", grad_output));
+    FT_TRY(ft_check_disjoint(fn, "grad_input", grad_input, "output", output));
   }
   int64_t N = input->size[0], k = sv->k;
 
@@ -592,12 +608,12 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
     return FT_OK;
   }
   /* the gradient at the sum: through the final ReLU */
-  FT_TRY(buf_shape(&ws[WS_G], dtype, dev, 4, output->size));
-  RB_RUN(dev, ft_cuda_rb_relu_mask(dtype, ft_data(ws[WS_G].t), ft_data(grad_output),
+  FT_TRY(ws_shape(WS_G, dtype, dev, 4, output->size));
+  RB_RUN(dev, ft_cuda_rb_relu_mask(dtype, ft_data(ws[WS_G]), ft_data(grad_output),
                                    ft_data(output), ft_numel(output)),
-         dtype, relu_mask, ft_data(ws[WS_G].t), ft_data(grad_output), ft_data(output),
+         dtype, relu_mask, ft_data(ws[WS_G]), ft_data(grad_output), ft_data(output),
          ft_numel(output));
-  FT_TRY(shortcut_backward(fn, b, sv, input, ws[WS_G].t, grad_input, param_grads, scale));
+  FT_TRY(shortcut_backward(fn, b, sv, input, ws[WS_G], grad_input, param_grads, scale));
   if (!sv->ran_branch) return FT_OK;
 
   /* the branch's share: s * G, on the whole batch or on the kept rows */
@@ -605,21 +621,21 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
   const ft_tensor *x = input;
   if (sv->rows) {
     int64_t sz[4] = {k, output->size[1], output->size[2], output->size[3]};
-    FT_TRY(buf_shape(&ws[WS_R], dtype, dev, 4, sz));
-    RB_RUN(dev, ft_cuda_rb_gather_rows_scaled(dtype, ft_data(ws[WS_R].t), ft_data(ws[WS_G].t),
+    FT_TRY(ws_shape(WS_R, dtype, dev, 4, sz));
+    RB_RUN(dev, ft_cuda_rb_gather_rows_scaled(dtype, ft_data(ws[WS_R]), ft_data(ws[WS_G]),
                                               sv->idx, k, ft_numel(output) / N, sv->s),
-           dtype, gather_rows_scaled, ft_data(ws[WS_R].t), ft_data(ws[WS_G].t), sv->idx, k,
+           dtype, gather_rows_scaled, ft_data(ws[WS_R]), ft_data(ws[WS_G]), sv->idx, k,
            ft_numel(output) / N, sv->s);
     ga = WS_R;
     x = sv->xk.t;
   } else if (sv->s != 1.0) {
-    RB_RUN(dev, ft_cuda_rb_scale_inplace(dtype, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t)),
-           dtype, scale_inplace, ft_data(ws[ga].t), sv->s, ft_numel(ws[ga].t));
+    RB_RUN(dev, ft_cuda_rb_scale_inplace(dtype, ft_data(ws[ga]), sv->s, ft_numel(ws[ga])),
+           dtype, scale_inplace, ft_data(ws[ga]), sv->s, ft_numel(ws[ga]));
   }
   ft_tensor *gx = NULL;
   if (grad_input) {
-    FT_TRY(buf_shape(&ws[WS_C], dtype, dev, 4, x->size));
-    gx = ws[WS_C].t;
+    FT_TRY(ws_shape(WS_C, dtype, dev, 4, x->size));
+    gx = ws[WS_C];
   }
   FT_TRY(branch_backward(fn, b, sv, x, ga, gx, param_grads, scale));
   if (!grad_input) return FT_OK;

@@ -5,7 +5,8 @@
  *   dx  = nesterov ? dx + mu * v : v                              (when mu != 0)
  *   x  -= lr * dx
  * Element-wise and independent, so OpenMP splits the vector. float32/float64 from one
- * source (see core/nn/nn_common.h). */
+ * source (see core/nn/nn_common.h). Checked once here for both devices, then
+ * ft_cpu_sgd_step (here) or ft_cuda_sgd_step (core/cuda/nn.cu). */
 #ifndef FT_REAL
 #include "nn_common.h"
 
@@ -24,25 +25,29 @@
 int ft_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
                 double dampening, double weight_decay, int nesterov, int first_step) {
   const char *fn = "ft_sgd_step";
-  FT_CUDA_DISPATCH(ft_on_cuda(x), ft_cuda_sgd_step(x, dx, v, lr, momentum, dampening, weight_decay,
-                                                   nesterov, first_step));
-  FT_TRY(ft_nn_check(fn, "x", x, -1));
+  FT_TRY(ft_nn_check(fn, "x", x, NULL));
   FT_TRY(ft_check_ndim(fn, "x", x, 1));
-  FT_TRY(ft_nn_check(fn, "dx", dx, x->dtype));
+  FT_TRY(ft_nn_check(fn, "dx", dx, x));
   FT_TRY(ft_check_same_shape(fn, "x", x, "dx", dx));
   if (momentum != 0) {
     if (!v) return ft_fail("%s: v (the momentum buffer) is NULL but momentum is %g", fn, momentum);
-    FT_TRY(ft_nn_check(fn, "v", v, x->dtype));
+    FT_TRY(ft_nn_check(fn, "v", v, x));
     FT_TRY(ft_check_same_shape(fn, "x", x, "v", v));
   }
-  if (ft_data(x) == ft_data(dx) || (momentum != 0 && (ft_data(v) == ft_data(x) || ft_data(v) == ft_data(dx))))
-    return ft_fail("%s: x, dx and v must be distinct tensors", fn);
+  if (ft_overlaps(x, dx) || (momentum != 0 && (ft_overlaps(v, x) || ft_overlaps(v, dx))))
+    return ft_fail("%s: x, dx and v must be distinct tensors (their memory overlaps)", fn);
   if (nesterov && (momentum <= 0 || dampening != 0))
     return ft_fail("%s: Nesterov momentum needs momentum > 0 and dampening 0 (got momentum "
                    "%g, dampening %g)", fn, momentum, dampening);
   if (lr != lr || momentum != momentum || dampening != dampening || weight_decay != weight_decay)
     return ft_fail("%s: a hyper-parameter is NaN (lr %g, momentum %g, dampening %g, weight "
                    "decay %g)", fn, lr, momentum, dampening, weight_decay);
+  return FT_DEVICE_CALL(x, sgd_step, x, dx, v, lr, momentum, dampening, weight_decay, nesterov,
+                        first_step);
+}
+
+int ft_cpu_sgd_step(ft_tensor *x, ft_tensor *dx, ft_tensor *v, double lr, double momentum,
+                    double dampening, double weight_decay, int nesterov, int first_step) {
   const int64_t n = ft_numel(x);
   void *vp = momentum != 0 ? ft_data(v) : NULL;
   if (x->dtype == FT_FLOAT32)

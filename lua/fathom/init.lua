@@ -143,4 +143,14 @@ setmetatable(fathom, { __index = function(_, k)
 end })
 
 if C.ft_get_num_threads() < 1 then C.ft_set_num_threads(1) end
+
+-- OpenBLAS's kernels as the loader found and chose them (bindings/loader.lua):
+-- { core = the core in use, cpu = the CPU's model name, forced = whether Fathom set
+--   OPENBLAS_CORETYPE, reported = what OpenBLAS would have picked by itself,
+--   message = one line for people }.
+function fathom.openblasInfo()
+  local info = require('fathom.openblas').info
+  return { core = info.core, cpu = info.cpu, forced = info.forced, reported = info.reported,
+           message = info.message }
+end
 return fathom
