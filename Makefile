@@ -6,6 +6,7 @@
 #   make install    used by luarocks (LUADIR, LIBDIR)
 #   make CUDA=0     CPU-only even where the CUDA toolkit is found; `make info` says what was
 #   make cuda-check compile every core/cuda/*.cu (no GPU needed); make bench-gpu: needs a GPU
+#   make MPI=0      no MPI even where mpicc is found (core/dist/ then says how to get it)
 
 CC      ?= cc
 LUAJIT  ?= luajit
@@ -85,6 +86,7 @@ info:
 	@echo "fathom: nvcc: $(or $(NVCC),not found); CUDA libraries: $(or $(CUDA_LIBDIR),not found)"
 	@echo "fathom: cuDNN header: $(or $(CUDNN_INC),not found); cuDNN library: $(or $(CUDNN_LIBDIR),not found)"
 	@echo "fathom: CUDA backend: $(if $(CUDA_ON),ON ($(CUDA_ARCH)),OFF: CPU-only build$(if $(filter 0,$(CUDA)), (CUDA=0)))"
+	@echo "fathom: MPI: $(if $(MPI_ON),ON ($(MPICC); mpi.h in $(MPI_INC)),OFF$(if $(filter 0,$(MPI)), (MPI=0),: mpicc or mpi.h not found (apt-get install libopenmpi-dev openmpi-bin)))"
 
 $(CONFIG_STAMP): | $(BUILD)
 	rm -f $(BUILD)/.config-cuda*
@@ -103,6 +105,36 @@ $(LIB): $(OBJS) $(CU_OBJS)
 
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# MPI (core/dist/, data-parallel training): built when mpicc and its mpi.h are found (Open
+# MPI's -showme, MPICH's -compile_info/-link_info); only core/dist/*.c see the MPI flags and
+# only then is libmpi linked. MPI=0 forces it off, MPI=1 makes a missing MPI an error.
+MPI       ?= auto
+MPICC     ?= $(shell command -v mpicc 2>/dev/null)
+MPI_CFLAGS := $(if $(MPICC),$(filter -I% -D%,$(or $(shell $(MPICC) -showme:compile 2>/dev/null),$(shell $(MPICC) -compile_info 2>/dev/null))))
+MPI_LIBS   := $(if $(MPICC),$(filter -L% -l% -Wl%,$(or $(shell $(MPICC) -showme:link 2>/dev/null),$(shell $(MPICC) -link_info 2>/dev/null))))
+MPI_INC    := $(firstword $(patsubst %/mpi.h,%,$(wildcard $(patsubst -I%,%/mpi.h,$(filter -I%,$(MPI_CFLAGS))) /usr/include/mpi.h)))
+MPI_FOUND  := $(and $(MPICC),$(MPI_INC),$(filter -lmpi%,$(MPI_LIBS)))
+ifeq ($(MPI),0)
+  MPI_ON :=
+else ifeq ($(MPI),1)
+  MPI_ON := 1
+  ifeq ($(MPI_FOUND),)
+    $(error MPI=1 but no MPI was found: mpicc '$(MPICC)', mpi.h '$(MPI_INC)' (apt-get install libopenmpi-dev openmpi-bin))
+  endif
+else
+  MPI_ON := $(if $(MPI_FOUND),1)
+endif
+DIST_OBJS := $(patsubst core/%.c,$(BUILD)/%.o,$(wildcard core/dist/*.c))
+MPI_STAMP := $(BUILD)/.config-mpi$(or $(MPI_ON),0)
+ifeq ($(MPI_ON),1)
+  $(DIST_OBJS): override CFLAGS += -DFT_WITH_MPI $(MPI_CFLAGS)
+  override LDLIBS += $(MPI_LIBS) -ldl
+endif
+$(DIST_OBJS): $(MPI_STAMP)
+$(MPI_STAMP): | $(BUILD)
+	rm -f $(BUILD)/.config-mpi*
+	touch $@
 
 bindings/cdef.lua: core/fathom.h bindings/gen_cdef.lua
 	$(LUAJIT) bindings/gen_cdef.lua core/fathom.h > $@.tmp && mv $@.tmp $@
