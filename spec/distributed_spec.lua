@@ -149,6 +149,11 @@ describe('distributed: 2-process jobs', function()
     assert.is_truthy(out:find('max |2 ranks - 1 process|', 1, true), out)
   end)
 
+  mpi_it('broadcastParameters gives every rank rank 0's weights and BN statistics; averageBatchNormStatistics averages them', function()
+    local out, status = launch('models')
+    both_ok('models', out, status)
+  end)
+
   mpi_it('stochastic depth gates are identical on every rank for the same seed, without communication', function()
     local out, status = launch('gates')
     both_ok('gates', out, status)

@@ -159,10 +159,12 @@ int64_t ft_dist_sequence(void) { return sequence; }
 
 static void pause_briefly(double waited) {
   /* Open MPI progresses non-blocking collectives only inside MPI calls, so poll hard at
-   * first (a step's all-reduce takes milliseconds), then yield the core, then sleep: a
-   * rank that waits long for a slow peer should not steal the peer's CPU. */
-  if (waited < 1e-3) return;
-  if (waited < 0.1) { sched_yield(); return; }
+   * first (a large all-reduce moves a piece per call; on an idle core a yield costs
+   * nothing, on a shared one it costs a time slice), then yield the core, and sleep only
+   * when a peer is clearly late: a rank that waits long for a slow peer should not steal
+   * the peer's CPU. */
+  if (waited < 1e-2) return;
+  if (waited < 1.0) { sched_yield(); return; }
   struct timespec ts = { 0, 200000 };
   nanosleep(&ts, NULL);
 }

@@ -176,6 +176,28 @@ function modes.gates(rank, size)
   expect_error(function() dist.checkSame(text, 'the gates') end, 'rank 1 differs')
 end
 
+-- Model helpers: rank 0's parameters and running statistics everywhere; running
+-- statistics averaged (hand-computed), ResidualDrop's included.
+function modes.models(rank, size)
+  fathom.manualSeed(11 + rank) -- a different start on every rank
+  local model = require('models.resnet_cifar').createModel{ depth = 8, pL = 0.5 }
+  local stats = dist.batchNormStatistics(model)
+  expect(#stats == 2 * (1 + 3 * 2), ('%d running statistics tensors, want 14'):format(#stats))
+  for i, t in ipairs(stats) do t:fill(rank * 100 + i) end
+  local params = model:parameters()
+  local before = params[1]:clone()
+  dist.broadcastParameters(model)
+  local text = {}
+  for _, t in ipairs(params) do text[#text + 1] = ffi.string(t:contiguous():data(), t:nElement() * 4) end
+  for _, t in ipairs(stats) do text[#text + 1] = ffi.string(t:contiguous():data(), t:nElement() * 4) end
+  dist.checkSame(table.concat(text), 'the parameters after broadcastParameters')
+  expect((rank == 0) == (maxdiff(before, params[1]) == 0), 'rank 0 keeps its weights, rank 1 takes them')
+  for i, t in ipairs(stats) do expect(t:max() == i and t:min() == i, 'broadcast running statistics ' .. i) end
+  for i, t in ipairs(stats) do t:fill(rank * 100 + i) end
+  dist.averageBatchNormStatistics(model)
+  for i, t in ipairs(stats) do expect(t:max() == i + 50 and t:min() == i + 50, 'averaged running statistics ' .. i) end
+end
+
 -- Rank 1 never joins the all-reduce: rank 0 must give up after the timeout and name it.
 function modes.stuck(rank, size)
   local t = fathom.FloatTensor(1000):fill(1)

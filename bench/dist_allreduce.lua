@@ -1,0 +1,53 @@
+-- bench/dist_allreduce.lua -- the in-place sum all-reduce of core/dist/ (MPI_Iallreduce
+-- polled against the timeout) against message size, float32, on the ranks mpirun starts:
+-- median and best of `reps` calls after 3 warm-up calls, a barrier before each. Then the ResNet-110
+-- gradient (1,730,714 float32, 6.9 MB) whole and in buckets, as allReduceGradients sends it.
+-- Bus bandwidth = 2 (K-1)/K * bytes / time
+-- (the ring all-reduce's traffic per rank, NCCL's convention; = bytes / time for K = 2).
+--   mpirun --oversubscribe --allow-run-as-root --bind-to none -np 2 \
+--     env FATHOM_LIB=$PWD/build/libfathom.so OMP_NUM_THREADS=1 luajit bench/dist_allreduce.lua [-reps 30]
+package.path = './?.lua;' .. package.path
+local ffi = require 'ffi'
+local fathom = require 'fathom'
+local dist = require 'fathom.distributed'
+local util = require 'bench.util'
+
+local opt = util.options('bench/dist_allreduce.lua', { reps = 30 }, arg)
+pcall(ffi.cdef, 'typedef struct { long tv_sec; long tv_nsec; } da_timespec; int clock_gettime(int, da_timespec *);')
+local ts = ffi.new('da_timespec')
+local function now() ffi.C.clock_gettime(1, ts) return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec) end
+
+local RESNET110 = 1730714
+
+dist.main(function()
+  local rank, K = dist.init()
+  fathom.setnumthreads(1)
+  local function time_it(n, fn)
+    local t = fathom.FloatTensor(n):fill(1)
+    local times = {}
+    for i = 1, opt.reps + 3 do
+      dist.barrier()
+      local t0 = now()
+      fn(t)
+      if i > 3 then times[#times + 1] = now() - t0 end
+    end
+    -- the slowest rank's median (and fastest call) is the collective's time
+    return math.max(unpack(dist.allGatherNumber(util.median(times)))),
+           math.max(unpack(dist.allGatherNumber(math.min(unpack(times)))))
+  end
+  local function report(label, n, secs, best)
+    if rank ~= 0 then return end
+    local bytes = 4 * n
+    print(('%-34s %11d B  median %9.1f us  busbw %7.3f GB/s | best %9.1f us  busbw %7.3f GB/s'):format(label,
+      bytes, secs * 1e6, 2 * (K - 1) / K * bytes / secs / 1e9, best * 1e6, 2 * (K - 1) / K * bytes / best / 1e9))
+  end
+  if rank == 0 then print(('all-reduce (sum, float32), %d ranks, median of %d'):format(K, opt.reps)) end
+  for _, n in ipairs({ 1, 256, 4096, 65536, 262144, 1048576, RESNET110, 4194304, 16777216 }) do
+    report(n == RESNET110 and 'whole, ResNet-110 gradient' or 'whole', n, time_it(n, function(t) dist.allReduce(t) end))
+  end
+  for _, b in ipairs({ 2^20, 2^18, 2^16 }) do
+    report(('ResNet-110 in buckets of %d'):format(b), RESNET110,
+      time_it(RESNET110, function(t) dist.allReduceGradients(t, { bucketElements = b }) end))
+  end
+  report('2 doubles (reduceErrors)', 2, time_it(2, function() dist.reduceErrors(1, 2) end))
+end)
