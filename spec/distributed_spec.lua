@@ -149,7 +149,7 @@ describe('distributed: 2-process jobs', function()
     assert.is_truthy(out:find('max |2 ranks - 1 process|', 1, true), out)
   end)
 
-  mpi_it('broadcastParameters gives every rank rank 0's weights and BN statistics; averageBatchNormStatistics averages them', function()
+  mpi_it("broadcastParameters gives every rank rank 0's weights and BN statistics; averageBatchNormStatistics averages them", function()
     local out, status = launch('models')
     both_ok('models', out, status)
   end)
