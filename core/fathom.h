@@ -518,7 +518,7 @@ int ft_png_read(ft_tensor **out, const char *path);
 /* ---- data-parallel communication (core/dist/) ------------------------------------ */
 /* DIST-SECTION
  * Collectives between the processes of one job, over MPI (built when mpicc and mpi.h are
- * found: ft_has_mpi; without MPI every function below except ft_has_mpi,
+ * found: ft_has_mpi; without MPI every function below except ft_has_mpi, ft_has_nccl,
  * ft_dist_is_initialized and the timeout and count settings fails saying how to get it).
  * ft_dist_init joins the job that mpirun started (MPI_Init_thread, FUNNELED: call every
  * ft_dist_* from one thread); a process started without mpirun is a job of size 1.
@@ -527,7 +527,8 @@ int ft_png_read(ft_tensor **out, const char *path);
  * timeout (ft_dist_set_timeout, default 300 s); then the call fails with a message naming
  * the operation, its sequence number and the ranks that did not answer, and every later
  * collective fails too (the job must end: ft_dist_abort). MPI errors are statuses, never
- * aborts. Tensors are CPU tensors, contiguous; MPI counts are int, so a buffer larger
+ * aborts. Tensors are contiguous CPU tensors (GPU ones: see NCCL below); MPI counts are
+ * int, so a buffer larger
  * than the maximum count (ft_dist_set_max_count, default 2^31 - 1 elements) goes in
  * several calls. */
 int ft_has_mpi(void);               /* 1 when the library was built with MPI          */
@@ -557,6 +558,15 @@ int ft_dist_allreduce_range(ft_tensor *t, int64_t offset, int64_t count);
 int ft_dist_allreduce_doubles(double *values, int64_t n);
 /* Collectives completed by this process since ft_dist_init (a step counter for logs). */
 int64_t ft_dist_sequence(void);
+/* GPU tensors (NCCL; built with the CUDA backend, MPI and nccl.h: ft_has_nccl). After
+ * ft_dist_init and ft_cuda_set_device (one GPU per rank), ft_dist_nccl_init joins every
+ * rank in one NCCL communicator (rank 0's id reaches the others over MPI; NCCL is opened
+ * on first use). Then ft_dist_allreduce(_range) and ft_dist_broadcast also take CUDA
+ * tensors of the current device: queued on its stream, waited for with the same timeout
+ * (after which the NCCL communicator is aborted). Without it a CUDA tensor is refused. */
+int ft_has_nccl(void);
+int ft_dist_nccl_init(void);
+int ft_dist_nccl_finalize(void);
 
 /* ---- Ctrl-C (core/tensor/interrupt.c) ------------------------------------------- */
 /* INTERRUPT-SECTION

@@ -159,6 +159,26 @@ describe('distributed: 2-process jobs', function()
     both_ok('gates', out, status)
   end)
 
+  -- A GPU machine runs this with one rank per GPU (NCCL refuses two ranks on one GPU).
+  local GPUS = dist.hasNCCL() and fathom.cuda.deviceCount() or 0
+  if GPUS > 0 and MPI then
+    it('NCCL: CUDA tensors are summed and broadcast as the MPI path does', function()
+      local out, status = launch('nccl', math.min(GPUS, 2))
+      assert.are.equal(0, status, out)
+      assert.is_truthy(out:find('agree', 1, true), out)
+    end)
+  else
+    pending(('NCCL path: skipped (%s)'):format(not dist.hasNCCL() and 'this build has no NCCL' or not MPI and WHY
+            or 'no CUDA device'))
+  end
+
+  it('initGPU without NCCL or without a GPU fails with a message', function()
+    if GPUS > 0 then return end
+    local ok, err = pcall(dist.initGPU)
+    assert.is_false(ok)
+    assert.is_truthy(tostring(err):find('ft_dist_nccl_init: ', 1, true), tostring(err))
+  end)
+
   mpi_it('a rank stuck outside MPI ends the job after the timeout, naming the operation and the rank', function()
     local out, status, secs = launch('stuck', 2, 'FATHOM_DIST_TIMEOUT=1')
     assert.are_not.equal(0, status, out)

@@ -11,7 +11,8 @@
  * unusable and every later call fails with the first error until the job is aborted.
  *
  * Everything runs on our duplicate of MPI_COMM_WORLD with MPI_ERRORS_RETURN, so an MPI
- * failure comes back as a status and MPI's own message.
+ * failure comes back as a status and MPI's own message. CUDA tensors are checked here and
+ * then handed to core/dist/nccl.cu (FT_WITH_NCCL), or refused.
  */
 #include "internal.h"
 
@@ -298,10 +299,18 @@ int ft_dist_allreduce_doubles(double *values, int64_t n) {
   return allreduce_sum(fn, values, n, 8, MPI_DOUBLE, "float64");
 }
 
+#ifdef FT_WITH_NCCL
+/* core/dist/nccl.cu: the same operations on CUDA tensors, after the checks here. */
+int ft_nccl_allreduce(const char *fn, ft_tensor *t, int64_t offset, int64_t count);
+int ft_nccl_broadcast(const char *fn, ft_tensor *t, int root);
+#define FT_NCCL_OR(call, fn) (call)
+#else
+#define FT_NCCL_OR(call, fn) ft_fail("%s: t is on the GPU, and this build of Fathom has no NCCL (build " \
+                                     "where nccl.h is found with the CUDA backend; see `make info`)", fn)
+#endif
+
 static int check_reduce_tensor(const char *fn, const ft_tensor *t) {
   FT_TRY(ft_check_tensor(fn, "t", t));
-  if (t->device != FT_CPU)
-    return ft_fail("%s: t must be a CPU tensor (it is on the GPU; GPU tensors need the NCCL path)", fn);
   FT_TRY(ft_check_float(fn, "t", t));
   return ft_check_contiguous(fn, "t", t);
 }
@@ -314,6 +323,7 @@ int ft_dist_allreduce_range(ft_tensor *t, int64_t offset, int64_t count) {
     return ft_fail("%s: range [%lld, %lld + %lld) is outside t's %lld elements", fn,
                    (long long)offset, (long long)offset, (long long)count, (long long)n);
   FT_TRY(need_init(fn));
+  if (t->device == FT_CUDA) return FT_NCCL_OR(ft_nccl_allreduce(fn, t, offset, count), fn);
   int es = ft_dtype_size(t->dtype);
   return allreduce_sum(fn, (char *)ft_data(t) + offset * es, count, es, mpi_type(t->dtype),
                        ft_dtype_name(t->dtype));
@@ -323,6 +333,7 @@ int ft_dist_allreduce(ft_tensor *t) {
   const char *fn = "ft_dist_allreduce";
   FT_TRY(check_reduce_tensor(fn, t));
   FT_TRY(need_init(fn));
+  if (t->device == FT_CUDA) return FT_NCCL_OR(ft_nccl_allreduce(fn, t, 0, ft_numel(t)), fn);
   int es = ft_dtype_size(t->dtype);
   return allreduce_sum(fn, ft_data(t), ft_numel(t), es, mpi_type(t->dtype), ft_dtype_name(t->dtype));
 }
@@ -353,13 +364,20 @@ static int agree_on_header(const char *fn, const ft_tensor *t, int root) {
 int ft_dist_broadcast(ft_tensor *t, int root) {
   const char *fn = "ft_dist_broadcast";
   FT_TRY(ft_check_tensor(fn, "t", t));
-  if (t->device != FT_CPU) return ft_fail("%s: t must be a CPU tensor (it is on the GPU)", fn);
   FT_TRY(ft_check_contiguous(fn, "t", t));
   FT_TRY(need_init(fn));
   if (root < 0 || root >= n_ranks)
     return ft_fail("%s: root must be in 0..%d, got %d", fn, n_ranks - 1, root);
   MPI_Datatype type = mpi_type(t->dtype);
   if (type == MPI_DATATYPE_NULL) return ft_fail("%s: t has an unknown dtype %d", fn, t->dtype);
+  if (t->device == FT_CUDA) {
+#ifndef FT_WITH_NCCL
+    return FT_NCCL_OR(FT_ERR, fn);
+#else
+    FT_TRY(agree_on_header(fn, t, root));
+    return ft_nccl_broadcast(fn, t, root);
+#endif
+  }
   FT_TRY(agree_on_header(fn, t, root));
   int es = ft_dtype_size(t->dtype);
   char *c = ft_data(t);

@@ -1,7 +1,8 @@
-/* dist/stubs.c -- the DIST-SECTION of fathom.h in a build without MPI. Every declared
- * function exists in every build, so Lua code can always ask (the FFI would otherwise
- * fail on a missing symbol): ft_has_mpi is 0, the settings are kept, and everything else
- * fails saying how to get MPI. The real ones live in core/dist/mpi.c (FT_WITH_MPI). */
+/* dist/stubs.c -- the DIST-SECTION of fathom.h in a build without MPI (or without NCCL).
+ * Every declared function exists in every build, so Lua code can always ask (the FFI
+ * would otherwise fail on a missing symbol): ft_has_mpi is 0, the settings are kept, and
+ * everything else fails saying how to get MPI. The real ones live in core/dist/mpi.c
+ * (FT_WITH_MPI) and core/dist/nccl.cu (FT_WITH_NCCL). */
 #include "internal.h"
 
 #ifndef FT_WITH_MPI
@@ -44,7 +45,14 @@ int ft_dist_allreduce_range(ft_tensor *t, int64_t offset, int64_t count) {
 }
 int ft_dist_allreduce_doubles(double *values, int64_t n) { return no_mpi("ft_dist_allreduce_doubles"); }
 int64_t ft_dist_sequence(void) { return 0; }
-#else
-/* The MPI build: this file is empty (ISO C wants at least one declaration). */
-typedef int ft_dist_stubs_unused;
+#endif
+
+/* The NCCL path (core/dist/nccl.cu) needs CUDA, MPI and nccl.h. */
+#ifndef FT_WITH_NCCL
+int ft_has_nccl(void) { return 0; }
+int ft_dist_nccl_init(void) {
+  return ft_fail("ft_dist_nccl_init: this build of Fathom has no NCCL (it needs the CUDA backend, "
+                 "MPI and nccl.h; see `make info`)");
+}
+int ft_dist_nccl_finalize(void) { return FT_OK; }
 #endif

@@ -15,7 +15,8 @@
 -- calls init is rank 0 of 1. Every collective here must be called by every rank in the same
 -- order; none waits forever (see the DIST-SECTION of core/fathom.h): a dead or stuck rank
 -- ends the job with a message naming the operation and the ranks that did not answer.
--- Tensors are CPU tensors; model helpers stage GPU tensors through host buffers.
+-- Tensors are CPU tensors, or CUDA tensors after initGPU (NCCL); the model helpers stage
+-- GPU tensors through host buffers.
 local ffi = require 'ffi'
 local fathom = require 'fathom'
 local F = require 'fathom.ffi'
@@ -69,8 +70,16 @@ end
 function dist.isMaster() return dist.rank() == 0 end
 
 function dist.finalize()
-  if dist.initialized() then check(C.ft_dist_finalize(), 'finalize') end
+  if dist.initialized() then
+    check(C.ft_dist_nccl_finalize(), 'finalize')
+    check(C.ft_dist_finalize(), 'finalize')
+  end
 end
+
+-- GPU collectives (NCCL): after init and fathom.cuda.setDevice (one GPU per rank), every
+-- rank calls initGPU; then allReduce, broadcast and allReduceGradients take CUDA tensors.
+function dist.hasNCCL() return C.ft_has_nccl() ~= 0 end
+function dist.initGPU() check(C.ft_dist_nccl_init(), 'initGPU') end
 
 -- End every process of the job: message to stderr (prefixed with this rank), then MPI_Abort.
 -- Outside a job (or without MPI) it raises the message instead.
@@ -104,11 +113,9 @@ function dist.barrier() check(C.ft_dist_barrier(), 'barrier') end
 -- Collectives completed since init (identical on every rank while the job is healthy).
 function dist.sequence() return tonumber(C.ft_dist_sequence()) end
 
+-- CUDA tensors are accepted when the build has NCCL and initGPU was called (C checks).
 local function need_tensor(fname, t, what)
   if not fathom.isTensor(t) then argerror(fname, (what or 'tensor') .. ' must be a tensor, got ' .. type(t)) end
-  if t:type() == 'fathom.CudaTensor' then
-    argerror(fname, (what or 'tensor') .. ' must be a CPU tensor (GPU tensors go through the model helpers)')
-  end
   if not t:isContiguous() then argerror(fname, (what or 'tensor') .. ' must be contiguous') end
 end
 
