@@ -1,7 +1,8 @@
 -- bench/dist_allreduce.lua -- the in-place sum all-reduce of core/dist/ (MPI_Iallreduce
 -- polled against the timeout) against message size, float32, on the ranks mpirun starts:
 -- median and best of `reps` calls after 3 warm-up calls, a barrier before each. Then the ResNet-110
--- gradient (1,730,714 float32, 6.9 MB) whole and in buckets, as allReduceGradients sends it.
+-- gradient (1,727,962 float32, 6.9 MB) whole and in buckets, as allReduceGradients sends it.
+-- -cuda 1: the same on GPU tensors through NCCL (one GPU per rank; needs an NCCL build).
 -- Bus bandwidth = 2 (K-1)/K * bytes / time
 -- (the ring all-reduce's traffic per rank, NCCL's convention; = bytes / time for K = 2).
 --   mpirun --oversubscribe --allow-run-as-root --bind-to none -np 2 \
@@ -12,18 +13,23 @@ local fathom = require 'fathom'
 local dist = require 'fathom.distributed'
 local util = require 'bench.util'
 
-local opt = util.options('bench/dist_allreduce.lua', { reps = 30 }, arg)
+local opt = util.options('bench/dist_allreduce.lua', { reps = 30, cuda = 0 }, arg)
 pcall(ffi.cdef, 'typedef struct { long tv_sec; long tv_nsec; } da_timespec; int clock_gettime(int, da_timespec *);')
 local ts = ffi.new('da_timespec')
 local function now() ffi.C.clock_gettime(1, ts) return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec) end
 
-local RESNET110 = 1730714
+local RESNET110 = 1727962 -- parameters of the CIFAR ResNet-110 (6.9 MB as float32)
 
 dist.main(function()
   local rank, K = dist.init()
   fathom.setnumthreads(1)
+  if opt.cuda == 1 then
+    fathom.cuda.setDevice(rank % fathom.cuda.deviceCount() + 1)
+    dist.initGPU()
+  end
   local function time_it(n, fn)
     local t = fathom.FloatTensor(n):fill(1)
+    if opt.cuda == 1 then t = t:cuda() end
     local times = {}
     for i = 1, opt.reps + 3 do
       dist.barrier()
@@ -41,7 +47,10 @@ dist.main(function()
     print(('%-34s %11d B  median %9.1f us  busbw %7.3f GB/s | best %9.1f us  busbw %7.3f GB/s'):format(label,
       bytes, secs * 1e6, 2 * (K - 1) / K * bytes / secs / 1e9, best * 1e6, 2 * (K - 1) / K * bytes / best / 1e9))
   end
-  if rank == 0 then print(('all-reduce (sum, float32), %d ranks, median of %d'):format(K, opt.reps)) end
+  if rank == 0 then
+    print(('all-reduce (sum, float32, %s), %d ranks, median and best of %d'):format(
+      opt.cuda == 1 and 'GPU tensors, NCCL' or 'CPU tensors, MPI', K, opt.reps))
+  end
   for _, n in ipairs({ 1, 256, 4096, 65536, 262144, 1048576, RESNET110, 4194304, 16777216 }) do
     report(n == RESNET110 and 'whole, ResNet-110 gradient' or 'whole', n, time_it(n, function(t) dist.allReduce(t) end))
   end

@@ -19,7 +19,7 @@ int main(int argc, char **argv) {
   if (reps < 1) reps = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &K);
-  const long sizes[] = { 1, 256, 4096, 65536, 262144, 1048576, 1730714, 4194304, 16777216 };
+  const long sizes[] = { 1, 256, 4096, 65536, 262144, 1048576, 1727962, 4194304, 16777216 };
   double *tb = malloc(sizeof(double) * reps), *tn = malloc(sizeof(double) * reps);
   if (rank == 0) printf("float32 sum, %d ranks, median of %d: blocking MPI_Allreduce | MPI_Iallreduce + MPI_Test loop\n", K, reps);
   for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
