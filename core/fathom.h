@@ -526,7 +526,8 @@ int ft_png_read(ft_tensor **out, const char *path);
  * arguments. None waits forever: each is started non-blocking and polled until the
  * timeout (ft_dist_set_timeout, default 300 s); then the call fails with a message naming
  * the operation, its sequence number and the ranks that did not answer, and every later
- * collective fails too (the job must end: ft_dist_abort). MPI errors are statuses, never
+ * collective fails too (the job must end: ft_dist_abort; until then MPI may still write
+ * into the failed collective's buffer). MPI errors are statuses, never
  * aborts. Tensors are contiguous CPU tensors (GPU ones: see NCCL below); MPI counts are
  * int, so a buffer larger
  * than the maximum count (ft_dist_set_max_count, default 2^31 - 1 elements) goes in

@@ -174,13 +174,19 @@ static void pause_briefly(double waited) {
  * the same from them for a short grace period. Ranks that say nothing are dead, stuck
  * outside MPI, or in a collective that has not timed out yet. */
 static void who_is_missing(int op, char *out, size_t cap) {
-  int mine[2] = { (int)(sequence & INT_MAX), op };
+  /* Requests left unanswered stay pending until the job ends, so MPI may still read or
+   * write these buffers later: `mine` is static and the arrays are never freed (this runs
+   * at most once per process, on the way to an abort). */
+  static int mine[2];
+  mine[0] = (int)(sequence & INT_MAX);
+  mine[1] = op;
   int n = n_ranks;
   MPI_Request *sends = calloc((size_t)n, sizeof *sends);
   MPI_Request *recvs = calloc((size_t)n, sizeof *recvs);
   int (*theirs)[2] = calloc((size_t)n, sizeof *theirs);
   int *heard = calloc((size_t)n, sizeof *heard);
   if (!sends || !recvs || !theirs || !heard) {
+    free(sends); free(recvs); free(theirs);
     snprintf(out, cap, "(out of memory while asking which ranks are missing)");
     goto done;
   }
@@ -217,8 +223,7 @@ static void who_is_missing(int op, char *out, size_t cap) {
   }
   if (!used) snprintf(out, cap, "every rank answered and waits in the same operation (MPI is too slow: raise the timeout)");
 done:
-  /* The unanswered requests stay pending: the job is going to be aborted. */
-  free(sends); free(recvs); free(theirs); free(heard);
+  free(heard);
 }
 
 /* Wait for req, polling until the timeout. what: text for messages ("all-reduce of ..."). */
@@ -342,12 +347,17 @@ int ft_dist_allreduce(ft_tensor *t) {
  * MPI truncate or wait. Root's header goes to everyone, then the first differing rank
  * (size if none) is found with one all-reduce of a minimum. */
 static int agree_on_header(const char *fn, const ft_tensor *t, int root) {
-  int64_t mine[2] = { t->dtype, ft_numel(t) }, hdr[2] = { mine[0], mine[1] };
+  /* static: after a timeout the pending broadcast may still write hdr (the job ends) */
+  static int64_t hdr[2];
+  static int differs;
+  int64_t mine[2] = { t->dtype, ft_numel(t) };
+  hdr[0] = mine[0];
+  hdr[1] = mine[1];
   MPI_Request req;
   int rc = MPI_Ibcast(hdr, 2, MPI_INT64_T, root, comm, &req);
   if (rc != MPI_SUCCESS) return start_failed(fn, "broadcast header", rc);
   FT_TRY(wait_for(fn, OP_HEADER, "broadcast header", &req));
-  int differs = (hdr[0] != mine[0] || hdr[1] != mine[1]) ? my_rank : n_ranks;
+  differs = (hdr[0] != mine[0] || hdr[1] != mine[1]) ? my_rank : n_ranks;
   rc = MPI_Iallreduce(MPI_IN_PLACE, &differs, 1, MPI_INT, MPI_MIN, comm, &req);
   if (rc != MPI_SUCCESS) return start_failed(fn, "broadcast header check", rc);
   FT_TRY(wait_for(fn, OP_HEADER, "broadcast header check", &req));
