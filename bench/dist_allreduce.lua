@@ -59,4 +59,26 @@ dist.main(function()
       time_it(RESNET110, function(t) dist.allReduceGradients(t, { bucketElements = b }) end))
   end
   report('2 doubles (reduceErrors)', 2, time_it(2, function() dist.reduceErrors(1, 2) end))
+  if opt.cuda == 1 then return end
+  -- Overlap: 20 float32 256x256 matrix products (stand-ins for the rest of a backward
+  -- pass) then the ResNet-110 gradient in buckets of 2^18, against the same products with
+  -- the buckets started first and tested after each product.
+  local a = fathom.FloatTensor(256, 256):fill(0.01)
+  local c = fathom.FloatTensor(256, 256)
+  local function compute(test) for _ = 1, 20 do c:mm(a, a); if test then test() end end end
+  local B = 2^18
+  local _, compute_best = time_it(1, function() compute() end)
+  local seq, seq_best = time_it(RESNET110, function(t) compute(); dist.allReduceGradients(t, { bucketElements = B }) end)
+  local ovl, ovl_best = time_it(RESNET110, function(t)
+    local reqs = {}
+    for first = 1, RESNET110, B do reqs[#reqs + 1] = dist.allReduceStart(t, first, math.min(B, RESNET110 - first + 1)) end
+    compute(function() for _, r in ipairs(reqs) do if not dist.test(r) then break end end end)
+    for _, r in ipairs(reqs) do dist.wait(r) end
+    t:mul(1 / K)
+  end)
+  if rank == 0 then
+    print(('overlap: 20 products alone %.1f ms (best); products then all-reduce %.1f ms median / %.1f best; ' ..
+           'started first and tested %.1f ms median / %.1f best'):format(compute_best * 1e3, seq * 1e3, seq_best * 1e3,
+           ovl * 1e3, ovl_best * 1e3))
+  end
 end)

@@ -559,6 +559,16 @@ int ft_dist_allreduce_range(ft_tensor *t, int64_t offset, int64_t count);
 int ft_dist_allreduce_doubles(double *values, int64_t n);
 /* Collectives completed by this process since ft_dist_init (a step counter for logs). */
 int64_t ft_dist_sequence(void);
+/* A started all-reduce (CPU tensors), to overlap a bucket's communication with the rest
+ * of the backward pass: ft_dist_allreduce_start sums the range in place, as _range does,
+ * but returns at once; t must stay alive and untouched until ft_dist_wait returns. MPI
+ * moves the data only inside MPI calls: call ft_dist_test (done: 1 when complete) between
+ * pieces of work, and ft_dist_wait (polls with the timeout, then frees r) before using t.
+ * Every started request must be waited for; they complete in the order started. */
+typedef struct ft_dist_request ft_dist_request;
+int ft_dist_allreduce_start(ft_tensor *t, int64_t offset, int64_t count, ft_dist_request **out);
+int ft_dist_test(ft_dist_request *r, int *done);
+int ft_dist_wait(ft_dist_request *r);
 /* GPU tensors (NCCL; built with the CUDA backend, MPI and nccl.h: ft_has_nccl). After
  * ft_dist_init and ft_cuda_set_device (one GPU per rank), ft_dist_nccl_init joins every
  * rank in one NCCL communicator (rank 0's id reaches the others over MPI; NCCL is opened

@@ -343,6 +343,79 @@ int ft_dist_allreduce(ft_tensor *t) {
   return allreduce_sum(fn, ft_data(t), ft_numel(t), es, mpi_type(t->dtype), ft_dtype_name(t->dtype));
 }
 
+/* Started all-reduces: the training loop starts a bucket as soon as its gradients are
+ * final and keeps computing; MPI moves the data only inside MPI calls, so it calls
+ * ft_dist_test now and then and ft_dist_wait before the step. */
+struct ft_dist_request {
+  MPI_Request *reqs; /* one per call of at most max_count elements */
+  int n, next;       /* reqs[0..next-1] are known complete */
+  char what[96];
+};
+
+int ft_dist_allreduce_start(ft_tensor *t, int64_t offset, int64_t count, ft_dist_request **out) {
+  const char *fn = "ft_dist_allreduce_start";
+  if (!out) return ft_fail("%s: out is NULL", fn);
+  *out = NULL;
+  FT_TRY(check_reduce_tensor(fn, t));
+  if (t->device != FT_CPU)
+    return ft_fail("%s: t is on the GPU; started all-reduces take CPU tensors (use ft_dist_allreduce)", fn);
+  int64_t n = ft_numel(t);
+  if (offset < 0 || count < 0 || offset > n || count > n - offset)
+    return ft_fail("%s: range [%lld, %lld + %lld) is outside t's %lld elements", fn,
+                   (long long)offset, (long long)offset, (long long)count, (long long)n);
+  FT_TRY(need_init(fn));
+  int64_t calls = count / max_count + (count % max_count != 0);
+  if (calls > INT_MAX) return ft_fail("%s: %lld elements need too many calls", fn, (long long)count);
+  ft_dist_request *r = calloc(1, sizeof *r);
+  MPI_Request *reqs = calloc((size_t)(calls ? calls : 1), sizeof *reqs);
+  if (!r || !reqs) {
+    free(r); free(reqs);
+    return ft_fail("%s: out of memory for %lld requests", fn, (long long)calls);
+  }
+  r->reqs = reqs;
+  snprintf(r->what, sizeof r->what, "started all-reduce of %lld %s", (long long)count, ft_dtype_name(t->dtype));
+  int es = ft_dtype_size(t->dtype);
+  char *c = (char *)ft_data(t) + offset * es;
+  for (int64_t done = 0; done < count; r->n++) {
+    int64_t k = count - done < max_count ? count - done : max_count;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, c + done * es, (int)k, mpi_type(t->dtype), MPI_SUM, comm, &reqs[r->n]);
+    if (rc != MPI_SUCCESS) return start_failed(fn, r->what, rc); /* r stays: MPI owns part of it */
+    done += k;
+  }
+  *out = r;
+  return FT_OK;
+}
+
+int ft_dist_test(ft_dist_request *r, int *done) {
+  const char *fn = "ft_dist_test";
+  if (!r || !done) return ft_fail("%s: %s is NULL", fn, r ? "done" : "r");
+  FT_TRY(need_init(fn));
+  while (r->next < r->n) {
+    int flag = 0;
+    int rc = MPI_Test(&r->reqs[r->next], &flag, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return start_failed(fn, r->what, rc);
+    if (!flag) break;
+    r->next++;
+    sequence++;
+  }
+  *done = r->next == r->n;
+  return FT_OK;
+}
+
+int ft_dist_wait(ft_dist_request *r) {
+  const char *fn = "ft_dist_wait";
+  if (!r) return ft_fail("%s: r is NULL", fn);
+  FT_TRY(need_init(fn));
+  while (r->next < r->n) {
+    FT_TRY(wait_for(fn, OP_ALLREDUCE, r->what, &r->reqs[r->next])); /* r stays on failure */
+    r->next++;
+    sequence++;
+  }
+  free(r->reqs);
+  free(r);
+  return FT_OK;
+}
+
 /* Before a broadcast the ranks agree on (dtype, numel): a mismatch would otherwise make
  * MPI truncate or wait. Root's header goes to everyone, then the first differing rank
  * (size if none) is found with one all-reduce of a minimum. */

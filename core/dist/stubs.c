@@ -45,6 +45,12 @@ int ft_dist_allreduce_range(ft_tensor *t, int64_t offset, int64_t count) {
 }
 int ft_dist_allreduce_doubles(double *values, int64_t n) { return no_mpi("ft_dist_allreduce_doubles"); }
 int64_t ft_dist_sequence(void) { return 0; }
+int ft_dist_allreduce_start(ft_tensor *t, int64_t offset, int64_t count, ft_dist_request **out) {
+  if (out) *out = NULL;
+  return no_mpi("ft_dist_allreduce_start");
+}
+int ft_dist_test(ft_dist_request *r, int *done) { return no_mpi("ft_dist_test"); }
+int ft_dist_wait(ft_dist_request *r) { return no_mpi("ft_dist_wait"); }
 #endif
 
 /* The NCCL path (core/dist/nccl.cu) needs CUDA, MPI and nccl.h. */

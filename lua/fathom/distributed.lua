@@ -145,6 +145,36 @@ function dist.allReduce(t, first, count)
   return t
 end
 
+-- Started all-reduce of t's range first .. first+count-1 (default: all of t): returns a
+-- request; t must stay untouched until dist.wait(request). dist.test(request) lets MPI
+-- move data while the caller computes (true once complete). Every request must be waited for.
+local req_out = ffi.new('ft_dist_request*[1]')
+function dist.allReduceStart(t, first, count)
+  need_tensor('allReduceStart', t)
+  first = first or 1
+  count = count or (t:nElement() - first + 1)
+  if type(first) ~= 'number' or type(count) ~= 'number' then
+    argerror('allReduceStart', 'first and count must be numbers')
+  end
+  check(C.ft_dist_allreduce_start(t.p, first - 1, count, req_out), 'allReduceStart')
+  return { ptr = req_out[0], tensor = t } -- keeps t alive
+end
+local function need_request(fname, r)
+  if type(r) == 'table' and r.finished then argerror(fname, 'this request was already waited for') end
+  if type(r) ~= 'table' or r.ptr == nil then argerror(fname, 'expected a request from allReduceStart') end
+end
+function dist.test(r)
+  need_request('test', r)
+  check(C.ft_dist_test(r.ptr, int1), 'test')
+  return int1[0] ~= 0
+end
+function dist.wait(r)
+  need_request('wait', r)
+  check(C.ft_dist_wait(r.ptr), 'wait')
+  r.finished, r.ptr = true, nil
+  return r.tensor
+end
+
 -- Sums over the ranks of a list of numbers: returns a new list.
 local dbl_cache = {}
 function dist.allReduceNumbers(list)

@@ -56,6 +56,17 @@ function modes.collectives(rank, size)
   dist.allReduceGradients(g, { bucketElements = 64 })
   for i = 1, 1000 do expect(g[i] == 1.5 * i, 'bucketed mean at ' .. i) end
   dist.setMaxCount(2^31 - 1)
+  -- started all-reduces (overlap): three buckets in flight while the rank computes
+  dist.setMaxCount(100)
+  local a = fathom.DoubleTensor(1000)
+  for i = 1, 1000 do a[i] = (rank + 1) * i end
+  local reqs = { dist.allReduceStart(a, 1, 300), dist.allReduceStart(a, 301, 450), dist.allReduceStart(a, 751) }
+  local work = fathom.DoubleTensor(200, 200):fill(1)
+  for _ = 1, 5 do work:mm(work, work:clone():mul(1e-3)); for _, r in ipairs(reqs) do dist.test(r) end end
+  for _, r in ipairs(reqs) do dist.wait(r) end
+  for i = 1, 1000 do expect(a[i] == 3 * i, 'started all-reduce at ' .. i) end
+  expect_error(function() dist.wait(reqs[1]) end, 'already waited')
+  dist.setMaxCount(2^31 - 1)
   -- uneven shards: weights localCount / globalCount
   local w = fathom.DoubleTensor(4):fill(rank == 0 and 10 or 20)
   dist.allReduceGradients(w, { localCount = rank == 0 and 4 or 3, globalCount = 7 })
