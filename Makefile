@@ -6,6 +6,8 @@
 #   make install    used by luarocks (LUADIR, LIBDIR)
 #   make CUDA=0     CPU-only even where the CUDA toolkit is found; `make info` says what was
 #   make cuda-check compile every core/cuda/*.cu (no GPU needed); make bench-gpu: needs a GPU
+#   make MPI=0      no MPI even where mpicc is found (core/dist/ then says how to get it);
+#                   NCCL=0 no NCCL path for GPU tensors
 
 CC      ?= cc
 LUAJIT  ?= luajit
@@ -89,6 +91,8 @@ info:
 	  "package.path='./?.lua;'..package.path print('fathom: ' .. require('fathom').openblasInfo().message)" \
 	  2>/dev/null || echo "fathom: OpenBLAS kernels: unknown (luajit could not load the library)"; \
 	 else echo "fathom: OpenBLAS kernels: shown once the library is built (make, then make info)"; fi
+	@echo "fathom: MPI: $(if $(MPI_ON),ON ($(MPICC); mpi.h in $(MPI_INC)),OFF$(if $(filter 0,$(MPI)), (MPI=0),: mpicc or mpi.h not found (apt-get install libopenmpi-dev openmpi-bin)))"
+	@echo "fathom: NCCL: $(if $(NCCL_ON),ON (nccl.h in $(NCCL_INC); libnccl.so.2 opened at run time$(if $(NCCL_LIBDIR), from $(NCCL_LIBDIR))),OFF$(if $(filter 0,$(NCCL)), (NCCL=0),: needs the CUDA backend, MPI and nccl.h (NCCL_HOME)))"
 
 $(CONFIG_STAMP): | $(BUILD)
 	rm -f $(BUILD)/.config-cuda*
@@ -107,6 +111,51 @@ $(LIB): $(OBJS) $(CU_OBJS)
 
 $(BUILD):
 	mkdir -p $(BUILD)
+
+# MPI (core/dist/, data-parallel training): built when mpicc and its mpi.h are found (Open
+# MPI's -showme, MPICH's -compile_info/-link_info); only core/dist/*.c see the MPI flags and
+# only then is libmpi linked. MPI=0 forces it off, MPI=1 makes a missing MPI an error.
+MPI       ?= auto
+MPICC     ?= $(shell command -v mpicc 2>/dev/null)
+MPI_CFLAGS := $(if $(MPICC),$(filter -I% -D%,$(or $(shell $(MPICC) -showme:compile 2>/dev/null),$(shell $(MPICC) -compile_info 2>/dev/null))))
+MPI_LIBS   := $(if $(MPICC),$(filter -L% -l% -Wl%,$(or $(shell $(MPICC) -showme:link 2>/dev/null),$(shell $(MPICC) -link_info 2>/dev/null))))
+MPI_INC    := $(firstword $(patsubst %/mpi.h,%,$(wildcard $(patsubst -I%,%/mpi.h,$(filter -I%,$(MPI_CFLAGS))) /usr/include/mpi.h)))
+MPI_FOUND  := $(and $(MPICC),$(MPI_INC),$(filter -lmpi%,$(MPI_LIBS)))
+ifeq ($(MPI),0)
+  MPI_ON :=
+else ifeq ($(MPI),1)
+  MPI_ON := 1
+  ifeq ($(MPI_FOUND),)
+    $(error MPI=1 but no MPI was found: mpicc '$(MPICC)', mpi.h '$(MPI_INC)' (apt-get install libopenmpi-dev openmpi-bin))
+  endif
+else
+  MPI_ON := $(if $(MPI_FOUND),1)
+endif
+# NCCL (core/dist/nccl.cu: CUDA tensors in the collectives): with the CUDA backend and MPI,
+# when nccl.h is found (NCCL_HOME, default the toolkit; or /usr/include). Not linked: it is
+# opened with dlopen on first use. NCCL=0 forces it off.
+NCCL      ?= auto
+NCCL_HOME ?= $(CUDA_HOME)
+NCCL_INC  := $(firstword $(patsubst %/nccl.h,%,$(wildcard $(NCCL_HOME)/include/nccl.h /usr/include/nccl.h)))
+NCCL_LIBDIR := $(firstword $(patsubst %/,%,$(dir $(wildcard $(NCCL_HOME)/lib64/libnccl.so.2 $(NCCL_HOME)/lib/libnccl.so.2 /usr/lib/x86_64-linux-gnu/libnccl.so.2))))
+NCCL_ON   := $(if $(filter 0,$(NCCL)),,$(if $(and $(CUDA_ON),$(MPI_ON),$(NCCL_INC)),1))
+DIST_OBJS := $(patsubst core/%.c,$(BUILD)/%.o,$(wildcard core/dist/*.c))
+NCCL_OBJS := $(if $(NCCL_ON),$(BUILD)/dist/nccl.cu.o)
+MPI_STAMP := $(BUILD)/.config-mpi$(or $(MPI_ON),0)-nccl$(or $(NCCL_ON),0)
+ifeq ($(MPI_ON),1)
+  $(DIST_OBJS): override CFLAGS += -DFT_WITH_MPI $(MPI_CFLAGS)
+  override LDLIBS += $(MPI_LIBS) -ldl
+endif
+ifeq ($(NCCL_ON),1)
+  CU_OBJS += $(NCCL_OBJS)
+  $(DIST_OBJS): override CFLAGS += -DFT_WITH_NCCL
+  $(NCCL_OBJS): override NVCCFLAGS += -DFT_WITH_NCCL -I$(NCCL_INC) $(if $(NCCL_LIBDIR),-DFT_NCCL_LIBDIR='"$(NCCL_LIBDIR)"')
+endif
+$(DIST_OBJS) $(NCCL_OBJS): $(MPI_STAMP)
+$(LIB): $(NCCL_OBJS)
+$(MPI_STAMP): | $(BUILD)
+	rm -f $(BUILD)/.config-mpi*
+	touch $@
 
 bindings/cdef.lua: core/fathom.h bindings/gen_cdef.lua
 	$(LUAJIT) bindings/gen_cdef.lua core/fathom.h > $@.tmp && mv $@.tmp $@

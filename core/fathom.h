@@ -522,6 +522,70 @@ int ft_png_write(const char *path, const ft_tensor *img);
 /* Decode a PNG into a new uint8 [H,W,C] tensor (palette -> RGB, 16-bit -> 8-bit). */
 int ft_png_read(ft_tensor **out, const char *path);
 
+/* ---- data-parallel communication (core/dist/) ------------------------------------ */
+/* DIST-SECTION
+ * Collectives between the processes of one job, over MPI (built when mpicc and mpi.h are
+ * found: ft_has_mpi; without MPI every function below except ft_has_mpi, ft_has_nccl,
+ * ft_dist_is_initialized and the timeout and count settings fails saying how to get it).
+ * ft_dist_init joins the job that mpirun started (MPI_Init_thread, FUNNELED: call every
+ * ft_dist_* from one thread); a process started without mpirun is a job of size 1.
+ * Every collective must be called by every rank in the same order with matching
+ * arguments. None waits forever: each is started non-blocking and polled until the
+ * timeout (ft_dist_set_timeout, default 300 s); then the call fails with a message naming
+ * the operation, its sequence number and the ranks that did not answer, and every later
+ * collective fails too (the job must end: ft_dist_abort; until then MPI may still write
+ * into the failed collective's buffer). MPI errors are statuses, never
+ * aborts. Tensors are contiguous CPU tensors (GPU ones: see NCCL below); MPI counts are
+ * int, so a buffer larger
+ * than the maximum count (ft_dist_set_max_count, default 2^31 - 1 elements) goes in
+ * several calls. */
+int ft_has_mpi(void);               /* 1 when the library was built with MPI          */
+int ft_dist_init(void);             /* once per process; later calls do nothing        */
+int ft_dist_is_initialized(void);   /* 1 between ft_dist_init and ft_dist_finalize     */
+int ft_dist_rank(int *rank);        /* 0 .. size-1                                     */
+int ft_dist_size(int *size);
+int ft_dist_finalize(void);         /* every rank, at the end of a clean run           */
+/* Ends every process of the job (MPI_Abort) with exit code `code`; returns only when
+ * that is impossible (no MPI, not initialised), with a status. */
+int ft_dist_abort(int code);
+int ft_dist_set_timeout(double seconds);   /* > 0 */
+double ft_dist_get_timeout(void);
+int ft_dist_set_max_count(int64_t count);  /* 1 .. 2^31 - 1 elements per MPI call      */
+int64_t ft_dist_get_max_count(void);
+int ft_dist_barrier(void);
+/* t (any dtype, contiguous, CPU) gets root's values. The ranks first agree that every
+ * tensor has root's dtype and element count; otherwise every rank fails naming the first
+ * rank that differs. */
+int ft_dist_broadcast(ft_tensor *t, int root);
+/* In place: t (float32 or float64, contiguous, CPU) becomes the sum over the ranks. The
+ * _range form sums elements offset .. offset+count-1 of the flattened t only (a bucket
+ * of a flat gradient vector). Sums are in t's dtype, in an order MPI chooses. */
+int ft_dist_allreduce(ft_tensor *t);
+int ft_dist_allreduce_range(ft_tensor *t, int64_t offset, int64_t count);
+/* In place: values[0..n-1] become their sums over the ranks (error counts, statistics). */
+int ft_dist_allreduce_doubles(double *values, int64_t n);
+/* Collectives completed by this process since ft_dist_init (a step counter for logs). */
+int64_t ft_dist_sequence(void);
+/* A started all-reduce (CPU tensors), to overlap a bucket's communication with the rest
+ * of the backward pass: ft_dist_allreduce_start sums the range in place, as _range does,
+ * but returns at once; t must stay alive and untouched until ft_dist_wait returns. MPI
+ * moves the data only inside MPI calls: call ft_dist_test (done: 1 when complete) between
+ * pieces of work, and ft_dist_wait (polls with the timeout, then frees r) before using t.
+ * Every started request must be waited for; they complete in the order started. */
+typedef struct ft_dist_request ft_dist_request;
+int ft_dist_allreduce_start(ft_tensor *t, int64_t offset, int64_t count, ft_dist_request **out);
+int ft_dist_test(ft_dist_request *r, int *done);
+int ft_dist_wait(ft_dist_request *r);
+/* GPU tensors (NCCL; built with the CUDA backend, MPI and nccl.h: ft_has_nccl). After
+ * ft_dist_init and ft_cuda_set_device (one GPU per rank), ft_dist_nccl_init joins every
+ * rank in one NCCL communicator (rank 0's id reaches the others over MPI; NCCL is opened
+ * on first use). Then ft_dist_allreduce(_range) and ft_dist_broadcast also take CUDA
+ * tensors of the current device: queued on its stream, waited for with the same timeout
+ * (after which the NCCL communicator is aborted). Without it a CUDA tensor is refused. */
+int ft_has_nccl(void);
+int ft_dist_nccl_init(void);
+int ft_dist_nccl_finalize(void);
+
 /* ---- Ctrl-C (core/tensor/interrupt.c) ------------------------------------------- */
 /* INTERRUPT-SECTION
  * Lua cannot run inside a signal handler, so SIGINT becomes a counter that the training
