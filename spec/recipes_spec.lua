@@ -166,3 +166,61 @@ describe('recipes', function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 end)
+
+-- Tests that need the real CIFAR-10 (FATHOM_DATA) report as pending without it.
+local function needs_data()
+  if os.getenv('FATHOM_DATA') then return true end
+  pending('needs CIFAR-10: FATHOM_DATA=/path/to/data make test runs it')
+  return false
+end
+
+describe('recipe options', function()
+  it('refuse what makes no sense up front, with exit status 2 and no file positions', function()
+    for _, a in ipairs({ '-dataset svhn', '-LR inf', '-LR nan', '-LR 1e999', '-depth 2e9', '-computeThreads 100000',
+                         '-batchSize 0', '-lrMilestones 250,x', '-nEpochs 1e12' }) do
+      local code, _, err = sh('recipes/cifar10_sd.lua ' .. a .. ' -save ' .. tmpdir())
+      assert.are.equal(2, code, a .. ': ' .. err)
+      assert.matches('^error: ', err)
+      assert.is_nil(err:find('%.lua:%d+'), a .. ': ' .. err)
+      assert.is_nil(err:find('traceback'), a .. ': ' .. err)
+    end
+    local code, _, err = sh('recipes/imagenet_sd.lua -data /nonexistent -shortcut avg')
+    assert.are.equal(2, code)
+    assert.matches('%-shortcut', err)
+    for _, h in ipairs({ '-h', '--help', '-help' }) do
+      local c, out = sh('recipes/cifar10_sd.lua ' .. h)
+      assert.are.equal(0, c, h)
+      assert.matches('%-lrMilestones', out)
+      assert.matches('%-testOnly', out)
+    end
+  end)
+
+  it('save the best weights at a mid-epoch evaluation; -testOnly evaluates them; -resume keeps the architecture', function()
+    if not needs_data() then return end
+    local dir = tmpdir()
+    local code, out, err = sh('recipes/cifar10_sd.lua -depth 8 -nEpochs 1 -maxIters 12 -evalEveryIters 4 -maxEvalIters 3 ' ..
+                              '-LR 0.8 -manualSeed 2 -nThreads 1 -save ' .. dir)
+    assert.are.equal(0, code, err .. out)
+    local summary = json.read(dir .. '/summary.json')
+    assert.is_true(summary.bestIteration < 12, 'this run\'s best evaluation is mid-epoch: ' .. summary.bestIteration)
+    assert.is_true(ck.exists(dir .. '/model_best.safetensors'))
+    code, out, err = sh('recipes/cifar10_sd.lua -depth 8 -testOnly -maxEvalIters 3 -nThreads 1 -retrain ' .. dir .. '/model_best.safetensors')
+    assert.are.equal(0, code, err .. out)
+    assert.matches('loaded %d+ tensors', out)
+    -- the weights of the best evaluation give exactly its errors (whichever iteration it was)
+    assert.matches(('validation error %.2f%%%%, test error %.2f%%%%'):format(summary.bestValErr, summary.testErrAtBestVal), out)
+    code, out, err = sh('recipes/cifar10_sd.lua -resume ' .. dir .. ' -depth 20')
+    assert.are.equal(2, code)
+    assert.matches('started with %-depth 8', err)
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it('leave no empty run folder when a run fails', function()
+    if not needs_data() then return end
+    local dir = tmpdir()
+    local code, _, err = sh('recipes/cifar10_sd.lua -depth 8 -trainSubset 10 -batchSize 32 -save ' .. dir)
+    assert.are.equal(2, code)
+    assert.matches('larger than the 10 training images', err)
+    assert.is_nil(io.open(dir), 'the run folder was left behind')
+  end)
+end)

@@ -104,6 +104,20 @@ describe('schedules', function()
     assert.are.same({ 30, 35 }, lrs.fractionEpochs({ 0.6, 0.7 }, 50))
   end)
 
+  it('describes the schedule a short run really gets, and the command line\'s', function()
+    assert.are.equal('x0.01 from epoch 2 (milestones at 50% and 75% of the 2 epochs)', lrs.fractionText({ 0.5, 0.75 }, { nEpochs = 2 }))
+    assert.are.equal('x0.1 from epoch 250, x0.01 from epoch 375 (milestones at 50% and 75% of the 500 epochs)',
+                     lrs.fractionText({ 0.5, 0.75 }, { nEpochs = 500 }))
+    local o = { LR = 0.1, nEpochs = 10, lrMilestoneList = { 3, 6 }, lrFactor = 0.5, warmupEpochs = 1, warmupLR = 0.01 }
+    local f, text = lrs.fromOptions(o, function() return 99 end, 'recipe default')
+    near(0.01, f(1, 1, o)); near(0.1, f(2, 1, o)); near(0.05, f(3, 1, o)); near(0.025, f(6, 1, o))
+    assert.matches('warm%-up', text)
+    o.lrMilestoneList, o.warmupEpochs = nil, 0
+    f, text = lrs.fromOptions(o, function() return 99 end, 'recipe default')
+    assert.are.equal(99, f(1, 1, o)) -- the recipe's (the paper's) schedule by default
+    assert.are.equal('recipe default', text)
+  end)
+
   it('warms up the 1202-layer net at 0.01 for 10 epochs', function()
     local lr = lrs.warmup(10, 0.01, { 150, 225 })
     near(0.01, lr(1, 1, opt)); near(0.01, lr(10, 1, opt))
