@@ -164,6 +164,9 @@ local BOUNDS = {
 local function check_ranges(opt)
   for name, b in pairs(BOUNDS) do
     local v = opt[name]
+    if type(v) == 'number' and v < b[1] and b[1] <= 1 and name ~= 'pL' and name ~= 'momentum' then
+      fail(b[1] == 1 and 'option -%s must be at least 1, got %s' or 'option -%s must not be negative, got %s', name, tostring(v))
+    end
     if type(v) == 'number' and (v < b[1] or v > b[2]) then
       fail('option -%s must be in [%s, %s], got %s', name, tostring(b[1]), ('%.15g'):format(b[2]), tostring(v))
     end
