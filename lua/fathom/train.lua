@@ -4,7 +4,7 @@
 -- { train, val, test }; hooks: a table or a list of tables whose methods are called at
 -- fixed points (all optional):
 --   onStart(run, nIters)  onEpochStart(run, epoch, nIters)  onStep(run, step)
---   afterBackward(run)    onEval(run, result)               onEpoch(record, run)
+--   afterBackward(run)    onEpoch(record, run)
 --   onEpochEnd(record, run)  onAbort(run)  onEnd(run, summary)
 -- Printing, progress bars, plots and the paper comparison are hooks (fathom.report);
 -- the loop steps, evaluates, logs (DIR/log.jsonl) and checkpoints (Run:save).
