@@ -26,6 +26,13 @@ local function tmpdir()
   return d
 end
 
+-- Tests that need the real CIFAR-10 (FATHOM_DATA) report as pending without it.
+local function needs_data()
+  if os.getenv('FATHOM_DATA') then return true end
+  pending('needs CIFAR-10: FATHOM_DATA=/path/to/data make test runs it')
+  return false
+end
+
 local function near(a, b) assert.is_true(math.abs(a - b) < 1e-12, ('%g ~= %g'):format(a, b)) end
 
 describe('recipes', function()
@@ -96,6 +103,7 @@ describe('recipes', function()
   end)
 
   it('run cifar10_sd.lua on a slice of CIFAR-10: learns, logs, checkpoints, plots, resumes', function()
+    if not needs_data() then return end
     local dir = tmpdir()
     local args = 'recipes/cifar10_sd.lua -depth 8 -trainSubset 4000 -nEpochs 3 -batchSize 32 -maxEvalIters 24 ' ..
                  '-LR 0.1 -nThreads 1 -computeThreads 1 -save ' .. dir
@@ -139,6 +147,7 @@ describe('recipes', function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
   it('run the p_L sweep and the gradient-strength study, resumably, writing their figures', function()
+    if not needs_data() then return end
     local quick = ' -depth 8 -nEpochs 1 -trainSubset 256 -batchSize 64 -maxEvalIters 2 -nThreads 1 -computeThreads 1 -save '
     local dir = tmpdir()
     local code, out, err = sh('recipes/sweep_pL.lua -depths 8 -pLs 0.5,1 -modes lin_decay' .. quick .. dir)
@@ -166,13 +175,6 @@ describe('recipes', function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
 end)
-
--- Tests that need the real CIFAR-10 (FATHOM_DATA) report as pending without it.
-local function needs_data()
-  if os.getenv('FATHOM_DATA') then return true end
-  pending('needs CIFAR-10: FATHOM_DATA=/path/to/data make test runs it')
-  return false
-end
 
 describe('recipe options', function()
   it('refuse what makes no sense up front, with exit status 2 and no file positions', function()

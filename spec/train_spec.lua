@@ -187,6 +187,24 @@ describe('progress and log', function()
     assert.are.equal('2h01m', progress.duration(7260))
   end)
 
+  it('prints top-1 and top-5 in the epoch line and the result where top-5 was measured', function()
+    local lines = {}
+    local h = report.console { out = function(l) lines[#lines + 1] = l end }
+    local run = { opt = { nEpochs = 2 }, blocks = {} }
+    h.onEpochEnd({ epoch = 1, trainLoss = 1, trainErr = 50, valErr = 40, testErr = 41, valTop5 = 12.5, testTop5 = 13.25,
+                   time = 2, lr = 0.1 }, run)
+    assert.matches('val 40%.00%%  test 41%.00%%  top%-5 val 12%.50%% test 13%.25%%', lines[1])
+    h.onEpochEnd({ epoch = 2, trainLoss = 1, valErr = 40, testErr = 41, time = 2, lr = 0.1 }, run)
+    assert.is_nil(lines[2]:find('top-5', 1, true)) -- CIFAR: no top-5 column
+    local real, out = io.stdout, {}
+    io.stdout = { write = function(_, ...) for _, x in ipairs({ ... }) do out[#out + 1] = x end end, flush = function() end }
+    local ok, err = pcall(report.result, { testErrAtBestVal = 23.5, bestEpoch = 3, bestValErr = 22, testTop5AtBestVal = 6.75,
+                                           bestValTop5 = 6.5 }, { dir = 'd' })
+    io.stdout = real
+    assert.is_true(ok, tostring(err))
+    assert.matches('23%.50%% %(epoch 3, validation 22%.00%%%); top%-5 6%.75%% %(validation 6%.50%%%)', table.concat(out))
+  end)
+
   it('reads a log whose last line was torn by a crash', function()
     local path = os.tmpname()
     local f = io.open(path, 'wb')

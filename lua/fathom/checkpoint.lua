@@ -309,9 +309,10 @@ function ck.readInfo(dir, quiet)
 end
 
 -- Load the latest checkpoint of dir: info (the JSON), weights (name -> tensor),
--- optim tensors (name -> tensor). Nothing is applied to a model here.
-function ck.load(dir)
-  local info = ck.readInfo(dir)
+-- optim tensors (name -> tensor). Nothing is applied to a model here. info: latest.json
+-- as readInfo already returned it (so that a resume reads it once).
+function ck.load(dir, info)
+  info = info or ck.readInfo(dir)
   local weights = st.read(dir .. '/' .. info.weights)
   local optimTensors = st.read(dir .. '/' .. info.optim)
   return info, weights, optimTensors

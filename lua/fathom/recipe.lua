@@ -99,7 +99,7 @@ function M.resumeOptions(opt, given)
   merged.resume = opt.resume
   if not given or not given.save then merged.save = opt.resume end
   merged.deathRate = 1 - merged.pL
-  return merged
+  return merged, info
 end
 
 function M.defaultSave(opt, r)
@@ -177,8 +177,8 @@ end
 -- and end report (sweeps print their own).
 function M.run(opt, r, given)
   if opt.testOnly then return test_only(opt, r) end
-  local resuming = opt.resume ~= ''
-  if resuming then opt = M.resumeOptions(opt, given) end
+  local resuming, info = opt.resume ~= '', nil
+  if resuming then opt, info = M.resumeOptions(opt, given) end
   if opt.save == '' then opt.save = M.defaultSave(opt, r) end
   local dir = opt.save
   M.validate(opt, r)
@@ -187,7 +187,7 @@ function M.run(opt, r, given)
   end
   local fresh = not require('fathom.data.fs').isdir(dir)
   ck.mkdir(dir)
-  local ok, summary = xpcall(function() return M.train(opt, r, dir, resuming) end, M.errorHandler)
+  local ok, summary = xpcall(function() return M.train(opt, r, dir, resuming and info) end, M.errorHandler)
   if not ok then
     if fresh then os.remove(dir) end -- a failed run leaves no empty folder (remove() keeps a full one)
     error(summary, 0)
@@ -195,12 +195,13 @@ function M.run(opt, r, given)
   return summary
 end
 
-function M.train(opt, r, dir, resuming)
+-- resumed: latest.json of the run continued (nil for a new run).
+function M.train(opt, r, dir, resumed)
   local run, d, loaders, scheduleText = M.assemble(opt, r)
   run.dir = dir
-  if resuming then
-    run:load(dir)
-    say(('=> resumed %s at epoch %d (iteration %d)'):format(M.resolve(dir), run.epoch, run.iteration))
+  if resumed then -- from -resume DIR, into -save (by default the same folder)
+    run:load(opt.resume, resumed)
+    say(('=> resumed %s at epoch %d (iteration %d)'):format(M.resolve(opt.resume), run.epoch, run.iteration))
   end
   local paper = paper_of(r, opt)
   local stochastic = opt.pL < 1 and #run.blocks > 0

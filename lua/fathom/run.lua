@@ -122,10 +122,12 @@ local function check_partial(path, p)
   return p
 end
 
--- Restore everything save() wrote, checking each field; the inverse of save().
-function Run:load(dir)
+-- Restore everything save() wrote, checking each field; the inverse of save(). info:
+-- latest.json when the caller has read it already (it is read once).
+function Run:load(dir, info)
   dir = dir or self.dir
-  local info, weights, optimTensors = ck.load(dir)
+  local weights, optimTensors
+  info, weights, optimTensors = ck.load(dir, info)
   local path = dir .. '/latest.json'
   local epoch = ck.checkCount(path, 'epoch', info.epoch)
   local iteration = ck.checkCount(path, 'iteration', info.iteration)
