@@ -6,7 +6,7 @@
 -- value), a fused residual block, a ResNet-20 forward/backward and an SGD step, the
 -- allocator, events, pinned memory and the error paths.
 local fathom = require 'fathom'
-local oracle = require 'spec.helpers.resblock_oracle'
+local oracle = require 'resblock_oracle'
 local ffi = require 'ffi'
 local C = fathom.C
 local cuda = fathom.cuda

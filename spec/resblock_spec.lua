@@ -5,7 +5,7 @@
 -- scaling (Monte Carlo); gate frequencies; what a closed gate must leave untouched;
 -- row mode against batch mode on the kept samples; errors.
 local fathom = require 'fathom'
-local oracle = require 'spec.helpers.resblock_oracle'
+local oracle = require 'resblock_oracle'
 local nn = require 'fathom.nn'
 local schedule = require 'fathom.schedule'
 local J = require 'jacobian'

@@ -10,7 +10,7 @@ local Run = require 'fathom.run'
 local ck = require 'fathom.checkpoint'
 local json = require 'fathom.json'
 local schedule = require 'fathom.schedule'
-local check = require 'spec.helpers.check'
+local check = require 'check'
 
 local function tmpdir()
   local d = os.tmpname()
@@ -120,7 +120,7 @@ describe('Run', function()
     local script = os.tmpname()
     local f = assert(io.open(script, 'w'))
     f:write(([[
-package.path = './?.lua;' .. package.path
+package.path = './?.lua;./spec/helpers/?.lua;' .. package.path
 local ffi = require 'ffi'
 pcall(ffi.cdef, 'int getpid(void); int kill(int pid, int sig);')
 local fathom = require 'fathom'
@@ -175,6 +175,14 @@ io.write(tostring(err and err.message), '\n', tostring(err and err.code), '\n')
     with(function(i) i.optimScalars.learningRate = 'fast' end, { 'optimScalars.learningRate' })
     with(function(i) i.rng.seed = 'x1y2' end, { 'field rng.seed' })
     with(function(i) i.rng.counter = '18446744073709551616' end, { 'field rng.counter', '2^64' })
+    -- a loader position past the epoch
+    local info = json.read(path)
+    info.loader.position = 9999
+    ck.writeText(path, json.encode(info))
+    local fresh, fl = setup(dir)
+    fresh:load(dir)
+    check.expect_error(function() fresh:attach(fl.train) end, { 'field loader', '9999' })
+    ck.writeText(path, json.encode(good))
     -- a momentum buffer of another shape
     local st = require 'fathom.safetensors'
     st.write(dir .. '/' .. good.optim, { { 'dfdx', fathom.FloatTensor(5):zero() } }, {})

@@ -180,6 +180,9 @@ local function check_ranges(opt)
   if opt.lrMilestones ~= nil then opt.lrMilestoneList = require('fathom.lr').parseMilestones(opt.lrMilestones, fail) end
 end
 
+-- The range checks, for options that come from elsewhere (a checkpoint's saved options).
+function opts.checkRanges(opt) check_ranges(opt) end
+
 -- Parse `args` (a list of strings, e.g. the script's `arg`). Returns opt, given.
 function opts.parse(args, recipe)
   local list, byName = spec_of(recipe)

@@ -98,7 +98,10 @@ function M.resumeOptions(opt, given)
   for k, v in pairs(opt) do if merged[k] == nil then merged[k] = v end end -- options added since
   merged.resume = opt.resume
   if not given or not given.save then merged.save = opt.resume end
+  if type(merged.pL) ~= 'number' then usage('%s/latest.json: field opt.pL must be a number', opt.resume) end
   merged.deathRate = 1 - merged.pL
+  local ok, err = pcall(opts.checkRanges, merged) -- the saved options are input too
+  if not ok then usage('%s/latest.json: the saved options do not parse: %s', opt.resume, tostring(err.message or err)) end
   return merged, info
 end
 

@@ -59,7 +59,12 @@ end
 -- applied to it here.
 function Run:attach(loader)
   self.loader = loader
-  if self.loaderState ~= nil and loader.setState then loader:setState(self.loaderState) end
+  if self.loaderState ~= nil and loader.setState then
+    local ok, err = pcall(loader.setState, loader, self.loaderState)
+    if not ok then
+      error(('checkpoint: field loader does not fit this data loader: %s'):format(tostring(err):gsub('^[^:]*:%d+: ', '')), 0)
+    end
+  end
   self.loaderState = nil
 end
 
