@@ -52,6 +52,7 @@ function Run.new(cfg)
   self.partial = nil                  -- sums of the unfinished epoch (a mid-epoch checkpoint)
   self.startedAt = os.time()
   self.saved = nil                    -- { epoch, iteration } of the last checkpoint written
+  self.logLines = {}                  -- a new run starts its log afresh (load keeps the old lines)
   return self
 end
 
