@@ -165,10 +165,13 @@ function M.assemble(opt, r)
 end
 
 -- -testOnly: the saved model's validation and test errors, nothing trained.
-local function test_only(opt, r)
+local function test_only(opt, r, given)
   if opt.retrain == '' and opt.resume == '' then usage('-testOnly needs -retrain FILE or -resume DIR') end
+  local info
+  if opt.resume ~= '' then opt, info = M.resumeOptions(opt, given) end -- the run's own options
+  M.validate(opt, r)
   local run, _, loaders = M.assemble(opt, r)
-  if opt.resume ~= '' then run:load(opt.resume) say(('loaded %s (epoch %d)'):format(M.resolve(opt.resume), run.epoch)) end
+  if info then run:load(opt.resume, info) say(('loaded %s (epoch %d)'):format(M.resolve(opt.resume), run.epoch)) end
   local res = train.evaluateAll(run, loaders, run.epoch)
   local function e(x) return x and ('%.2f%%'):format(x) or '-' end
   say(('validation error %s, test error %s%s'):format(e(res.valErr), e(res.testErr),
@@ -179,7 +182,7 @@ end
 -- Set up, describe, train and report one run; returns the summary. r.quiet: no start
 -- and end report (sweeps print their own).
 function M.run(opt, r, given)
-  if opt.testOnly then return test_only(opt, r) end
+  if opt.testOnly then return test_only(opt, r, given) end
   local resuming, info = opt.resume ~= '', nil
   if resuming then opt, info = M.resumeOptions(opt, given) end
   if opt.save == '' then opt.save = M.defaultSave(opt, r) end
@@ -254,6 +257,9 @@ function M.main(r, args)
     local msg = type(err) == 'table' and err.message or tostring(err)
     if not os.getenv('FATHOM_DEBUG') and not msg:find('\nstack traceback:', 1, true) then
       msg = msg:gsub('^[^%s:]+%.lua:%d+: ', '') -- no Lua file positions in messages for people
+    end
+    if type(err) == 'table' and err.code == 130 and r.script then -- Ctrl-C: the command that continues
+      msg = msg:gsub('continue with %-resume (%S+)', 'continue with: luajit ' .. r.script .. ' -resume %1')
     end
     io.stderr:write('error: ', msg, '\n')
     os.exit(type(err) == 'table' and (err.code or (err.usage and 2)) or 1)
