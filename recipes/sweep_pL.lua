@@ -12,6 +12,7 @@ local src = debug.getinfo(1, 'S').source:sub(2)
 package.path = (src:match('^(.*)/[^/]+$') or '.') .. '/../?.lua;' .. package.path
 require 'fathom'
 local recipe = require 'fathom.recipe'
+local resnet = require 'models.resnet_cifar'
 local lr = require 'fathom.lr'
 local ck = require 'fathom.checkpoint'
 local json = require 'fathom.json'
@@ -36,7 +37,8 @@ local function check(opt, fail)
   opt.depthList = numbers(opt.depths, 'depths', fail)
   opt.pLList = numbers(opt.pLs, 'pLs', fail)
   for _, d in ipairs(opt.depthList) do
-    if d < 8 or (d - 2) % 6 ~= 0 then fail('-depths: %g is not a CIFAR ResNet depth (6n+2)', d) end
+    local ok, err = pcall(resnet.checkDepth, d)
+    if not ok then fail('-depths: %s', err) end
   end
   for _, p in ipairs(opt.pLList) do if p <= 0 or p > 1 then fail('-pLs: %g is not in (0, 1]', p) end end
   opt.modeList = {}

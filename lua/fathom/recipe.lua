@@ -216,7 +216,7 @@ function M.train(opt, r, dir, resumed)
   if opt.maxIters > 0 then nIters = math.min(nIters, opt.maxIters) end
   local ctx = { name = r.name, description = r.description, data = d, dataDir = M.resolve(d.dir or opt.data),
                 nIters = nIters, scheduleText = scheduleText, paper = paper, stochastic = stochastic,
-                shortcutText = r.shortcutText, baseline = opt.baseline, dir = dir }
+                shortcutText = r.shortcutText, baseline = opt.baseline, dir = M.resolve(dir) }
   if not r.quiet then report.describe(run, ctx) end
   local hooks = { r.hooks or {}, report.console { silent = r.quiet } }
   if opt.plot then

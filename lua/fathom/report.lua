@@ -119,7 +119,7 @@ function report.describe(run, ctx)
     say('        note: a shortened run (-maxIters/-trainSubset/-maxEvalIters): a quick look, not the paper\'s setting')
   end
   say(('output  %s: log.jsonl, summary.json, error.png, latest.json + model_*/optim_*.safetensors (checkpoint), model_best.safetensors%s')
-    :format(opt.save, (opt.checkpointEvery or 0) > 0 and ('; a checkpoint every %d iterations'):format(opt.checkpointEvery) or ''))
+    :format(ctx.dir or opt.save, (opt.checkpointEvery or 0) > 0 and ('; a checkpoint every %d iterations'):format(opt.checkpointEvery) or ''))
   local paper = ctx.paper
   if paper then
     say(('paper   %s: %s%% constant depth, %s%% stochastic depth%s'):format(paper.source or 'the paper',
