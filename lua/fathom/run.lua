@@ -158,7 +158,6 @@ function Run:load(dir, info)
   self.epoch, self.iteration, self.evals, self.partial = epoch, iteration, evals, partial
   self.startedAt = type(info.startedAt) == 'number' and info.startedAt or self.startedAt
   self.recipe = info.recipe
-  self.opt = self.opt or info.opt
   self.loaderState = info.loader
   self.saved = { epoch = epoch, iteration = iteration }
   -- the log agrees with the checkpoint: lines past its iteration are dropped
