@@ -182,11 +182,17 @@ bench-gpu: all
 
 LUADIR ?= $(BUILD)/install/lua
 LIBDIR ?= $(BUILD)/install/lib
+BINDIR ?= $(BUILD)/install/bin
+# The library, and beside it the models (require 'models.resnet_cifar') and the recipes
+# (modules recipes.NAME, run by bin/fathom-train NAME): an installed tree needs no checkout.
 install: all
-	mkdir -p $(LUADIR)/fathom $(LIBDIR)
+	mkdir -p $(LUADIR)/fathom $(LUADIR)/models $(LUADIR)/recipes $(LIBDIR) $(BINDIR)
 	cp -r lua/fathom/* $(LUADIR)/fathom/
 	cp bindings/cdef.lua $(LUADIR)/fathom/cdef.lua
 	cp bindings/loader.lua $(LUADIR)/fathom/loader.lua
+	cp models/*.lua $(LUADIR)/models/
+	cp recipes/*.lua $(LUADIR)/recipes/
+	cp bin/fathom bin/fathom-train $(BINDIR)/
 	cp $(LIB) $(LIBDIR)/libfathom.so
 
 clean:

@@ -43,13 +43,17 @@ local function conv_no_bias(m)
 end
 M.noBias = conv_no_bias
 
+-- The one depth check of the CIFAR/SVHN nets (recipes call it before reading data).
+function M.checkDepth(depth)
+  if type(depth) ~= 'number' or depth < 8 or (depth - 2) % 6 ~= 0 or depth > 10000 then
+    error('resnet_cifar: depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, 1202, ...), got ' .. tostring(depth), 0)
+  end
+  return depth
+end
+
 function M.createModel(opt)
   opt = opt or {}
-  local depth = opt.depth or 110
-  if type(depth) ~= 'number' or depth < 8 or (depth - 2) % 6 ~= 0 then
-    error('resnet_cifar: depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, 1202, ...), got '
-      .. tostring(depth), 2)
-  end
+  local depth = M.checkDepth(opt.depth or 110)
   local nClasses = opt.nClasses or 10
   if type(nClasses) ~= 'number' or nClasses < 2 or nClasses ~= math.floor(nClasses) then
     error('resnet_cifar: nClasses must be an integer >= 2, got ' .. tostring(nClasses), 2)

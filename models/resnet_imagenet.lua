@@ -24,7 +24,7 @@ local CFG = {
 function M.config(depth)
   local cfg = CFG[depth]
   if not cfg then
-    error('resnet_imagenet: depth must be 18, 34, 50, 101 or 152, got ' .. tostring(depth), 3)
+    error('resnet_imagenet: depth must be 18, 34, 50, 101 or 152, got ' .. tostring(depth), 0)
   end
   return cfg[1], { unpack(cfg[2]) }
 end

@@ -9,20 +9,31 @@
 local src = debug.getinfo(1, 'S').source:sub(2)
 package.path = (src:match('^(.*)/[^/]+$') or '.') .. '/../?.lua;' .. package.path
 require 'fathom'
-local train = require 'fathom.train'
+local recipe = require 'fathom.recipe'
+local lr = require 'fathom.lr'
+local nn = require 'fathom.nn'
+local resnet = require 'models.resnet_cifar'
 
-local recipe = {
+local r = {
   name = 'cifar10_sd',
+  datasets = { 'cifar10' },
   description = 'CIFAR-10 with stochastic depth, ResNet-110 (Table 1 and Fig. 3 of the paper)',
   defaults = { dataset = 'cifar10', depth = 110, nEpochs = 500, batchSize = 128, LR = 0.1, pL = 0.5,
                momentum = 0.9, nesterov = true, weightDecay = 1e-4, augment = true },
-  lrSchedule = train.fractionLR({ 0.5, 0.75 }),
-  scheduleText = function(opt) return train.fractionText({ 0.5, 0.75 }, opt) end,
+  lrSchedule = lr.fraction({ 0.5, 0.75 }),
+  scheduleText = function(opt) return lr.fractionText({ 0.5, 0.75 }, opt) end,
   paper = function(opt)
     if opt.augment then return { constant = 6.41, stochastic = 5.25, depth = 110, source = 'Table 1, CIFAR-10+' } end
     return { constant = 13.63, stochastic = 11.66, depth = 110, source = 'Sec. 4, CIFAR-10 without augmentation' }
   end,
 }
 
-if (...) == '--recipe-table' then return recipe end -- loaded by a test or another recipe
-train.main(recipe, arg)
+
+-- The 6n+2 check before any data is read.
+function r.validate(opt) resnet.checkDepth(opt.depth) end
+function r.build(opt, data)
+  return { model = resnet.createModel(recipe.modelOptions(opt, data)), criterion = nn.CrossEntropyCriterion() }
+end
+
+if (...) == '--recipe-table' then return r end -- loaded by a test or another recipe
+recipe.main(r, arg)

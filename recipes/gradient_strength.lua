@@ -9,7 +9,8 @@
 local src = debug.getinfo(1, 'S').source:sub(2)
 package.path = (src:match('^(.*)/[^/]+$') or '.') .. '/../?.lua;' .. package.path
 require 'fathom'
-local train = require 'fathom.train'
+local recipe = require 'fathom.recipe'
+local lr = require 'fathom.lr'
 local ck = require 'fathom.checkpoint'
 local logmod = require 'fathom.log'
 local plot = require 'fathom.plot'
@@ -40,7 +41,7 @@ end
 
 local function copy(t) local r = {} for k, v in pairs(t) do r[k] = v end return r end
 
-local function run(opt, recipe, given)
+local function run(opt, _, given)
   local dir = opt.save ~= '' and opt.save or (opt.resume ~= '' and opt.resume or 'runs/gradient_strength')
   ck.mkdir(dir)
   local runs = { { 'constant', 1 }, { 'stochastic', opt.pL < 1 and opt.pL or 0.5 } }
@@ -58,7 +59,7 @@ local function run(opt, recipe, given)
       local rr = copy(cifar)
       rr.name, rr.hooks = 'gradient_strength_' .. r[1], gradient_hooks()
       rr.description = ('Fig. 7 run with %s depth'):format(r[1])
-      train.run(o, rr, {})
+      recipe.run(o, rr, {})
     end
     local x, y = {}, {}
     for _, rec in ipairs(logmod.read(o.save .. '/log.jsonl')) do
@@ -69,7 +70,7 @@ local function run(opt, recipe, given)
   local path = dir .. '/gradient_strength.png'
   plot.lines { path = path, title = ('Fig. 7: gradient magnitude, first conv of block 1 (ResNet-%d)'):format(opt.depth),
                xlabel = 'epoch', ylabel = 'mean |gradient|', logy = true, series = series,
-               vlines = train.fractionEpochs({ 0.5, 0.75 }, opt.nEpochs), legend = 'bottomright', xinteger = true }
+               vlines = lr.fractionEpochs({ 0.5, 0.75 }, opt.nEpochs), legend = 'bottomright', xinteger = true }
   print('== result')
   for _, s in ipairs(series) do
     if #s.y > 0 then
@@ -82,13 +83,13 @@ local function run(opt, recipe, given)
   print('plot: ' .. path)
 end
 
-local recipe = {
+local r = {
   name = 'gradient_strength',
   description = 'Fig. 7: gradient strength, constant vs stochastic depth',
   defaults = copy(cifar.defaults),
   run = run,
 }
-recipe.defaults.save = ''
+r.defaults.save = ''
 
-if (...) == '--recipe-table' then return recipe end
-train.main(recipe, arg)
+if (...) == '--recipe-table' then return r end
+recipe.main(r, arg)

@@ -8,10 +8,14 @@
 local src = debug.getinfo(1, 'S').source:sub(2)
 package.path = (src:match('^(.*)/[^/]+$') or '.') .. '/../?.lua;' .. package.path
 require 'fathom'
-local train = require 'fathom.train'
+local recipe = require 'fathom.recipe'
+local lr = require 'fathom.lr'
+local nn = require 'fathom.nn'
+local resnet = require 'models.resnet_imagenet'
 
-local recipe = {
+local r = {
   name = 'imagenet_sd',
+  datasets = { 'imagenet' },
   description = 'ImageNet with stochastic depth, ResNet-152 bottleneck (Table 1 and Fig. 6 of the paper)',
   defaults = { dataset = 'imagenet', depth = 152, nEpochs = 90, batchSize = 256, LR = 0.1, pL = 0.5,
                momentum = 0.9, nesterov = true, weightDecay = 1e-4, augment = true, preprocess = 'channel',
@@ -22,10 +26,20 @@ local recipe = {
     if opt.nEpochs >= 120 then return { constant = 21.78, stochastic = 21.98, depth = 152, source = 'Sec. 4, 120 epochs (Table 1)' } end
     return { constant = 23.06, stochastic = 23.38, depth = 152, source = 'Sec. 4, 90 epochs' }
   end,
-  check = function(opt, fail)
+  shortcutText = 'projection where shapes change (B)',
+  check = function(opt, fail, given)
     if opt.data == '' and not opt.help then fail('ImageNet needs -data DIR: a folder with train/ and val/, one sub-folder per class') end
+    if given.shortcut then fail('option -shortcut is for the CIFAR/SVHN nets; the ImageNet net uses projection shortcuts (B)') end
   end,
 }
 
-if (...) == '--recipe-table' then return recipe end
-train.main(recipe, arg)
+
+function r.validate(opt) resnet.config(opt.depth) end
+function r.build(opt, data)
+  local m = recipe.modelOptions(opt, data)
+  m.shortcut = nil -- projection shortcuts (fb.resnet.torch's B)
+  return { model = resnet.createModel(m), criterion = nn.CrossEntropyCriterion() }
+end
+
+if (...) == '--recipe-table' then return r end
+recipe.main(r, arg)

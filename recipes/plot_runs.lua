@@ -28,6 +28,20 @@ while i <= #arg do
   end
 end
 if #dirs == 0 then io.stderr:write('error: give at least one run directory\n') os.exit(2) end
+local METRICS = { testErr = 'test error', valErr = 'validation error', trainErr = 'training error', trainLoss = 'training loss' }
+if not METRICS[metric] then
+  io.stderr:write(('error: -metric %s is not one of testErr, valErr, trainErr, trainLoss\n'):format(metric))
+  os.exit(2)
+end
+
+-- A legend per run from its options: data set, depth, constant or the survival rule and
+-- p_L; the folder name is added where two runs would otherwise read the same.
+local function describe(o, dir)
+  if not o.pL then return dir:match('([^/]+)/*$') end
+  local depth = ('%sResNet-%s'):format(o.dataset and (o.dataset .. ' ') or '', tostring(o.depth))
+  if o.pL >= 1 then return ('%s, constant depth'):format(depth) end
+  return ('%s, stochastic depth (%s, p_L %g)'):format(depth, tostring(o.deathMode), o.pL)
+end
 
 local series = {}
 for k, dir in ipairs(dirs) do
@@ -35,11 +49,7 @@ for k, dir in ipairs(dirs) do
   if not ok then io.stderr:write('error: ', tostring(recs), '\n') os.exit(1) end
   local info = ck.readInfo(dir, true)
   local o = info and info.opt or {}
-  local label = dir:match('([^/]+)/*$')
-  if o.pL then
-    label = o.pL >= 1 and ('constant depth, ResNet-%d'):format(o.depth)
-            or ('stochastic depth (%s, p_L %g), ResNet-%d'):format(o.deathMode, o.pL, o.depth)
-  end
+  local label = describe(o, dir)
   local x, y, mark = {}, {}, nil
   for _, r in ipairs(recs) do
     if r.type == 'epoch' and type(r[metric]) == 'number' then x[#x + 1] = r.epoch; y[#y + 1] = r[metric] end
@@ -49,6 +59,11 @@ for k, dir in ipairs(dirs) do
   series[k] = { label = label, x = x, y = y, mark = mark }
   print(('%s: %d epochs%s'):format(dir, #x, mark and ('; test error at best validation %.2f%% (epoch %d)'):format(mark[2], mark[1]) or ''))
 end
+local count = {}
+for _, sr in ipairs(series) do count[sr.label] = (count[sr.label] or 0) + 1 end
+for k, sr in ipairs(series) do
+  if count[sr.label] > 1 then sr.label = sr.label .. ' [' .. dirs[k]:match('([^/]+)/*$') .. ']' end
+end
 plot.lines { path = out, series = series, xlabel = 'epoch', ylabel = metric == 'trainLoss' and 'loss' or 'error (%)',
-             title = title or (({ testErr = 'test error', valErr = 'validation error', trainErr = 'training error', trainLoss = 'training loss' })[metric] or metric) .. ' per epoch', xinteger = true }
+             title = title or METRICS[metric] .. ' per epoch', xinteger = true }
 print('wrote ' .. out)

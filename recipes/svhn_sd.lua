@@ -7,17 +7,28 @@
 local src = debug.getinfo(1, 'S').source:sub(2)
 package.path = (src:match('^(.*)/[^/]+$') or '.') .. '/../?.lua;' .. package.path
 require 'fathom'
-local train = require 'fathom.train'
+local recipe = require 'fathom.recipe'
+local lr = require 'fathom.lr'
+local nn = require 'fathom.nn'
+local resnet = require 'models.resnet_cifar'
 
-local recipe = {
+local r = {
   name = 'svhn_sd',
+  datasets = { 'svhn' },
   description = 'SVHN with stochastic depth, ResNet-152 CIFAR-style (Table 1 and Fig. 4 of the paper)',
   defaults = { dataset = 'svhn', depth = 152, nEpochs = 50, batchSize = 128, LR = 0.1, pL = 0.5,
                momentum = 0.9, nesterov = true, weightDecay = 1e-4, augment = false, evalEveryIters = 200 },
-  lrSchedule = train.fractionLR({ 0.6, 0.7 }),
-  scheduleText = function(opt) return train.fractionText({ 0.6, 0.7 }, opt) end,
+  lrSchedule = lr.fraction({ 0.6, 0.7 }),
+  scheduleText = function(opt) return lr.fractionText({ 0.6, 0.7 }, opt) end,
   paper = { constant = 1.80, stochastic = 1.75, depth = 152, source = 'Table 1, SVHN' },
 }
 
-if (...) == '--recipe-table' then return recipe end
-train.main(recipe, arg)
+
+-- The 6n+2 check before any data is read.
+function r.validate(opt) resnet.checkDepth(opt.depth) end
+function r.build(opt, data)
+  return { model = resnet.createModel(recipe.modelOptions(opt, data)), criterion = nn.CrossEntropyCriterion() }
+end
+
+if (...) == '--recipe-table' then return r end
+recipe.main(r, arg)

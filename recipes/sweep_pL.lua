@@ -11,7 +11,9 @@
 local src = debug.getinfo(1, 'S').source:sub(2)
 package.path = (src:match('^(.*)/[^/]+$') or '.') .. '/../?.lua;' .. package.path
 require 'fathom'
-local train = require 'fathom.train'
+local recipe = require 'fathom.recipe'
+local resnet = require 'models.resnet_cifar'
+local lr = require 'fathom.lr'
 local ck = require 'fathom.checkpoint'
 local json = require 'fathom.json'
 local plot = require 'fathom.plot'
@@ -35,7 +37,8 @@ local function check(opt, fail)
   opt.depthList = numbers(opt.depths, 'depths', fail)
   opt.pLList = numbers(opt.pLs, 'pLs', fail)
   for _, d in ipairs(opt.depthList) do
-    if d < 8 or (d - 2) % 6 ~= 0 then fail('-depths: %g is not a CIFAR ResNet depth (6n+2)', d) end
+    local ok, err = pcall(resnet.checkDepth, d)
+    if not ok then fail('-depths: %s', err) end
   end
   for _, p in ipairs(opt.pLList) do if p <= 0 or p > 1 then fail('-pLs: %g is not in (0, 1]', p) end end
   opt.modeList = {}
@@ -75,7 +78,7 @@ local function write_outputs(dir, opt, grid)
                ylabel = 'test error (%)', title = ('Fig. 8 left: test error vs p_L, ResNet-%d'):format(opt.depthList[deepest]) }
 end
 
-local function run(opt, recipe, given)
+local function run(opt, _, given)
   local dir = opt.save ~= '' and opt.save or (opt.resume ~= '' and opt.resume or 'runs/sweep_pL')
   ck.mkdir(dir)
   local cells = {}
@@ -106,7 +109,7 @@ local function run(opt, recipe, given)
       print(('-- cell %d/%d: %s, depth %d, p_L %g'):format(n, #cells, pL >= 1 and 'constant' or mode, depth, pL))
       local rr = copy(cifar)
       rr.name, rr.quiet = 'sweep_pL', true
-      summary = train.run(o, rr, {})
+      summary = recipe.run(o, rr, {})
     end
     done[cdir] = summary
     grid[mode][di][pi] = summary.testErrAtBestVal
@@ -130,7 +133,7 @@ local function run(opt, recipe, given)
   print(('plots: %s/heatmap_<mode>.png, %s/pL_d%d.png; grid: %s/sweep.json'):format(dir, dir, opt.depthList[#opt.depthList], dir))
 end
 
-local recipe = {
+local r = {
   name = 'sweep_pL',
   description = 'Fig. 8: p_L x depth sweep, linear decay vs uniform',
   defaults = copy(cifar.defaults),
@@ -143,5 +146,5 @@ local recipe = {
   run = run,
 }
 
-if (...) == '--recipe-table' then return recipe end
-train.main(recipe, arg)
+if (...) == '--recipe-table' then return r end
+recipe.main(r, arg)

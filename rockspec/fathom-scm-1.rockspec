@@ -3,8 +3,10 @@
 -- (LuaJIT is Lua 5.1 to LuaRocks; Debian's luarocks defaults to 5.2, hence the flag.)
 -- It runs the Makefile: `make` builds libfathom.so (CPU always, CUDA when found) and
 -- bindings/cdef.lua; `make install` copies lua/fathom/*.lua plus fathom/cdef.lua and
--- fathom/loader.lua into LUADIR and libfathom.so into LIBDIR, where the loader finds it
--- through package.cpath. Needs gcc, OpenBLAS, libpng and libjpeg (see bin/setup).
+-- fathom/loader.lua into LUADIR, with models/*.lua (modules models.NAME) and recipes/*.lua
+-- (modules recipes.NAME), libfathom.so into LIBDIR, where the loader finds it through
+-- package.cpath, and bin/fathom-train into BINDIR (fathom-train cifar10_sd -depth 20).
+-- Needs gcc, OpenBLAS, libpng and libjpeg (see bin/setup).
 rockspec_format = "3.0"
 package = "fathom"
 version = "scm-1"
@@ -33,5 +35,6 @@ build = {
       LUAJIT = "$(LUA)",
       LUADIR = "$(LUADIR)",
       LIBDIR = "$(LIBDIR)",
+      BINDIR = "$(BINDIR)",
    },
 }

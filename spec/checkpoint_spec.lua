@@ -247,6 +247,34 @@ describe('checkpoint', function()
     local info, weights = ck.load(dir)
     assert.are.equal(1, info.epoch)
     assert.truthy(weights['4.weight'])
+    -- and the new weights file written before the failure is not left behind
+    assert.is_false(ck.exists(dir .. '/model_e0002_i00000010.safetensors'))
+    assert.is_true(ck.exists(dir .. '/' .. info.weights))
+  end)
+
+  it('FATHOM_FAULT_AT=n kills the process at the n-th fault point, and only there', function()
+    local p = io.popen([[FATHOM_FAULT_AT=2 luajit -e "package.path='./lua/?.lua;'..package.path
+local f = require 'fathom.fault'; f.point('a'); print('after 1'); io.stdout:flush(); f.point('b'); print('after 2')" 2>&1; echo "status $?"]])
+    local out = p:read('*a')
+    p:close()
+    assert.matches('after 1', out)
+    assert.is_nil(out:find('after 2', 1, true), out)
+    assert.matches('status 137', out)
+  end)
+
+  it('calls a fault point at each step of a write (FATHOM_FAULT_AT kills there)', function()
+    local fault = require 'fathom.fault'
+    local real, names = fault.point, {}
+    fault.point = function(name) names[#names + 1] = name end
+    local m = tiny_model()
+    m:getParameters()
+    local ok, err = pcall(ck.save, dir, { model = m, optimState = { dfdx = fathom.FloatTensor(3):fill(1) }, epoch = 7, iteration = 70 })
+    fault.point = real
+    assert.is_true(ok, tostring(err))
+    local text = table.concat(names, '|')
+    assert.matches('written [^|]*model_e0007_i00000070%.safetensors%.tmp', text)
+    assert.matches('renamed [^|]*optim_e0007', text)
+    assert.matches('before latest%.json|written [^|]*latest%.json%.tmp|renamed [^|]*latest%.json$', text)
   end)
 
   it('gives a clear error naming the file for a truncated or corrupt checkpoint', function()

@@ -97,4 +97,17 @@ describe('opts', function()
     assert.matches('%[20%]', h) -- the recipe's depth default
     assert.is_true(opts.parse({ '-help' }, recipe).help)
   end)
+
+  it('bounds every number: no inf, NaN, 1e999 or huge values; -h and --help are -help', function()
+    for _, a in ipairs({ { '-LR', 'inf' }, { '-LR', 'nan' }, { '-LR', '1e999' }, { '-depth', '2e9' },
+                         { '-computeThreads', '100000' }, { '-nEpochs', '1e12' }, { '-batchSize', '1e9' },
+                         { '-momentum', '2' }, { '-manualSeed', '1e300' }, { '-nThreads', '5000' } }) do
+      assert.matches('%-' .. a[1]:sub(2), usage_error(a), table.concat(a, ' '))
+    end
+    assert.are.equal(20, opts.parse({ '-depth', '20' }).depth)
+    assert.is_true(opts.parse({ '-h' }).help)
+    assert.is_true(opts.parse({ '--help' }).help)
+    assert.are.same({ 250, 375 }, opts.parse({ '-lrMilestones', '250,375' }).lrMilestoneList)
+    assert.matches('lrMilestones', usage_error({ '-lrMilestones', '250,abc' }))
+  end)
 end)

@@ -26,6 +26,13 @@ local function tmpdir()
   return d
 end
 
+-- Tests that need the real CIFAR-10 (FATHOM_DATA) report as pending without it.
+local function needs_data()
+  if os.getenv('FATHOM_DATA') then return true end
+  pending('needs CIFAR-10: FATHOM_DATA=/path/to/data make test runs it')
+  return false
+end
+
 local function near(a, b) assert.is_true(math.abs(a - b) < 1e-12, ('%g ~= %g'):format(a, b)) end
 
 describe('recipes', function()
@@ -96,6 +103,7 @@ describe('recipes', function()
   end)
 
   it('run cifar10_sd.lua on a slice of CIFAR-10: learns, logs, checkpoints, plots, resumes', function()
+    if not needs_data() then return end
     local dir = tmpdir()
     local args = 'recipes/cifar10_sd.lua -depth 8 -trainSubset 4000 -nEpochs 3 -batchSize 32 -maxEvalIters 24 ' ..
                  '-LR 0.1 -nThreads 1 -computeThreads 1 -save ' .. dir
@@ -139,6 +147,7 @@ describe('recipes', function()
     os.execute("rm -rf '" .. dir .. "'")
   end)
   it('run the p_L sweep and the gradient-strength study, resumably, writing their figures', function()
+    if not needs_data() then return end
     local quick = ' -depth 8 -nEpochs 1 -trainSubset 256 -batchSize 64 -maxEvalIters 2 -nThreads 1 -computeThreads 1 -save '
     local dir = tmpdir()
     local code, out, err = sh('recipes/sweep_pL.lua -depths 8 -pLs 0.5,1 -modes lin_decay' .. quick .. dir)
@@ -164,5 +173,70 @@ describe('recipes', function()
     end
     assert.are.equal(960, plot.readPNG(dir .. '/gradient_strength.png'):size(2))
     os.execute("rm -rf '" .. dir .. "'")
+  end)
+end)
+
+describe('recipe options', function()
+  it('refuse what makes no sense up front, with exit status 2 and no file positions', function()
+    for _, a in ipairs({ '-dataset svhn', '-LR inf', '-LR nan', '-LR 1e999', '-depth 2e9', '-computeThreads 100000',
+                         '-batchSize 0', '-lrMilestones 250,x', '-nEpochs 1e12' }) do
+      local code, _, err = sh('recipes/cifar10_sd.lua ' .. a .. ' -save ' .. tmpdir())
+      assert.are.equal(2, code, a .. ': ' .. err)
+      assert.matches('^error: ', err)
+      assert.is_nil(err:find('%.lua:%d+'), a .. ': ' .. err)
+      assert.is_nil(err:find('traceback'), a .. ': ' .. err)
+    end
+    local code, _, err = sh('recipes/imagenet_sd.lua -data /nonexistent -shortcut avg')
+    assert.are.equal(2, code)
+    assert.matches('%-shortcut', err)
+    for _, h in ipairs({ '-h', '--help', '-help' }) do
+      local c, out = sh('recipes/cifar10_sd.lua ' .. h)
+      assert.are.equal(0, c, h)
+      assert.matches('%-lrMilestones', out)
+      assert.matches('%-testOnly', out)
+    end
+  end)
+
+  it('save the best weights at a mid-epoch evaluation; -testOnly evaluates them; -resume keeps the architecture', function()
+    if not needs_data() then return end
+    local dir = tmpdir()
+    local code, out, err = sh('recipes/cifar10_sd.lua -depth 8 -nEpochs 1 -maxIters 12 -evalEveryIters 4 -maxEvalIters 3 ' ..
+                              '-LR 0.8 -manualSeed 2 -nThreads 1 -save ' .. dir)
+    assert.are.equal(0, code, err .. out)
+    local summary = json.read(dir .. '/summary.json')
+    assert.is_true(summary.bestIteration < 12, 'this run\'s best evaluation is mid-epoch: ' .. summary.bestIteration)
+    assert.is_true(ck.exists(dir .. '/model_best.safetensors'))
+    code, out, err = sh('recipes/cifar10_sd.lua -depth 8 -testOnly -maxEvalIters 3 -nThreads 1 -retrain ' .. dir .. '/model_best.safetensors')
+    assert.are.equal(0, code, err .. out)
+    assert.matches('loaded %d+ tensors', out)
+    -- the weights of the best evaluation give exactly its errors (whichever iteration it was)
+    assert.matches(('validation error %.2f%%%%, test error %.2f%%%%'):format(summary.bestValErr, summary.testErrAtBestVal), out)
+    code, out, err = sh('recipes/cifar10_sd.lua -resume ' .. dir .. ' -depth 20')
+    assert.are.equal(2, code)
+    assert.matches('started with %-depth 8', err)
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it('plot_runs: an unknown -metric is an error listing the valid ones', function()
+    local dir = tmpdir()
+    os.execute("mkdir -p '" .. dir .. "'")
+    local f = io.open(dir .. '/log.jsonl', 'w')
+    f:write('{"type":"epoch","epoch":1,"testErr":50}\n') f:close()
+    local code, _, err = sh('recipes/plot_runs.lua ' .. dir .. ' -metric testError -out ' .. dir .. '/p.png')
+    assert.are.equal(2, code)
+    assert.matches('testErr, valErr, trainErr, trainLoss', err)
+    code = sh('recipes/plot_runs.lua ' .. dir .. ' ' .. dir .. ' -metric testErr -out ' .. dir .. '/p.png')
+    assert.are.equal(0, code)
+    assert.are.equal(3, plot.readPNG(dir .. '/p.png'):size(3))
+    os.execute("rm -rf '" .. dir .. "'")
+  end)
+
+  it('leave no empty run folder when a run fails', function()
+    if not needs_data() then return end
+    local dir = tmpdir()
+    local code, _, err = sh('recipes/cifar10_sd.lua -depth 8 -trainSubset 10 -batchSize 32 -save ' .. dir)
+    assert.are.equal(2, code)
+    assert.matches('larger than the 10 training images', err)
+    assert.is_nil(io.open(dir), 'the run folder was left behind')
   end)
 end)

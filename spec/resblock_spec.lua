@@ -5,6 +5,7 @@
 -- scaling (Monte Carlo); gate frequencies; what a closed gate must leave untouched;
 -- row mode against batch mode on the kept samples; errors.
 local fathom = require 'fathom'
+local oracle = require 'resblock_oracle'
 local nn = require 'fathom.nn'
 local schedule = require 'fathom.schedule'
 local J = require 'jacobian'
@@ -151,12 +152,12 @@ describe('nn.ResidualDrop equals the block built from plain modules', function()
       -- training, gate open (s = 1) and closed (s = 0)
       for _, gate in ipairs({ 1, 0 }) do
         local b = block(unpack(cfg.args)):forceGate(gate)
-        compare(b, nn.ResidualDrop.composed(b, gate), true, x)
+        compare(b, oracle.composed(b, gate), true, x)
       end
       -- evaluation, 'scale': the branch times p
       local b = block(unpack(cfg.args))
       b:setSurvival(0.625)
-      compare(b, nn.ResidualDrop.composed(b, 0.625), false, x)
+      compare(b, oracle.composed(b, 0.625), false, x)
     end)
   end
 
@@ -164,11 +165,11 @@ describe('nn.ResidualDrop equals the block built from plain modules', function()
     fathom.manualSeed(22)
     local x = J.input(3, 2, 4, 4)
     local b = block(2, 4, 2, { p = 0.8, testScaling = 'inverted' }):forceGate(1)
-    compare(b, nn.ResidualDrop.composed(b, 1 / 0.8), true, x)
-    compare(b, nn.ResidualDrop.composed(b, 1), false, x)
+    compare(b, oracle.composed(b, 1 / 0.8), true, x)
+    compare(b, oracle.composed(b, 1), false, x)
     -- row mode with every gate open is batch mode
     local r = block(2, 4, 2, { gate = 'row' }):forceGate(1)
-    compare(r, nn.ResidualDrop.composed(r, 1), true, x)
+    compare(r, oracle.composed(r, 1), true, x)
     assert.are.equal(3, r.nKept)
   end)
 end)

@@ -6,6 +6,11 @@ local nn = require 'fathom.nn'
 local data = require 'fathom.data'
 local opts = require 'fathom.opts'
 local train = require 'fathom.train'
+local lrs = require 'fathom.lr'
+local Run = require 'fathom.run'
+local report = require 'fathom.report'
+local schedule = require 'fathom.schedule'
+local usererror = require 'fathom.usererror'
 local ck = require 'fathom.checkpoint'
 local logmod = require 'fathom.log'
 local json = require 'fathom.json'
@@ -42,9 +47,11 @@ local function synthetic(n, seed)
                         mean = fathom.FloatTensor(3, 8, 8):fill(90), std = fathom.FloatTensor(3, 8, 8):fill(60) }
 end
 
+-- Survival set once, at build: linear decay to p over the 2 blocks (0.75, 0.5).
 local function tiny_model(p)
+  local ps = schedule.probabilities(schedule.linear(p), 2)
   local m = nn.Sequential()
-  m:add(nn.ResidualDrop(3, 3, 1, { p = p })):add(nn.ResidualDrop(3, 3, 1, { p = p }))
+  m:add(nn.ResidualDrop(3, 3, 1, { p = ps[1] })):add(nn.ResidualDrop(3, 3, 1, { p = ps[2] }))
   m:add(nn.SpatialAveragePooling(8, 8, 8, 8)):add(nn.View(3)):add(nn.Linear(3, 3))
   m.blocks = { m.modules[1], m.modules[2] }
   return m
@@ -68,10 +75,11 @@ local function run(dir, over, resume, wrap, lrSchedule)
     test = data.Loader(synthetic(30, 3), { batchSize = 16, shuffle = false, augment = false, nThreads = 1 }),
   }
   if wrap then loaders.train = wrap(loaders.train) end
-  local summary = train.fit { opt = options(over), model = model, criterion = nn.CrossEntropyCriterion(),
-                              loaders = loaders, dir = dir, resume = resume, silent = true, tty = false,
-                              lrSchedule = lrSchedule }
-  return model, summary
+  local r = Run.new { opt = options(over), model = model, criterion = nn.CrossEntropyCriterion(),
+                      dir = dir, lrSchedule = lrSchedule }
+  if resume then r:load(dir) end
+  local summary = train.fit(r, loaders, report.console { silent = true, tty = false })
+  return model, summary, r
 end
 
 describe('schedules', function()
@@ -79,41 +87,53 @@ describe('schedules', function()
   local function near(a, b) assert.is_true(math.abs(a - b) < 1e-12, ('%g ~= %g'):format(a, b)) end
 
   it('steps the LR at the milestone epochs (CIFAR: /10 at 250 and 375)', function()
-    local lr = train.stepLR({ 250, 375 })
+    local lr = lrs.step({ 250, 375 })
     near(0.1, lr(1, 1, opt)); near(0.1, lr(249, 1, opt))
     near(0.01, lr(250, 1, opt)); near(0.01, lr(374, 1, opt))
     near(0.001, lr(375, 1, opt)); near(0.001, lr(500, 1, opt))
   end)
 
   it('places fractional milestones as the authors\' code, never at epoch 1', function()
-    local lr = train.fractionLR({ 0.5, 0.75 })
+    local lr = lrs.fraction({ 0.5, 0.75 })
     local o = { LR = 0.1, nEpochs = 500 }
     near(0.1, lr(249, 1, o)); near(0.01, lr(250, 1, o)); near(0.01, lr(374, 1, o)); near(0.001, lr(375, 1, o))
     o.nEpochs = 10 -- epoch < 5 -> 0.1, < 7.5 -> 0.01
     near(0.1, lr(4, 1, o)); near(0.01, lr(5, 1, o)); near(0.01, lr(7, 1, o)); near(0.001, lr(8, 1, o))
     o.nEpochs = 1
     near(0.1, lr(1, 1, o))
-    assert.are.same({ 30, 35 }, train.fractionEpochs({ 0.6, 0.7 }, 50))
+    assert.are.same({ 30, 35 }, lrs.fractionEpochs({ 0.6, 0.7 }, 50))
+  end)
+
+  it('describes the schedule a short run really gets, and the command line\'s', function()
+    assert.are.equal('x0.01 from epoch 2 (milestones at 50% and 75% of the 2 epochs)', lrs.fractionText({ 0.5, 0.75 }, { nEpochs = 2 }))
+    assert.are.equal('x0.1 from epoch 250, x0.01 from epoch 375 (milestones at 50% and 75% of the 500 epochs)',
+                     lrs.fractionText({ 0.5, 0.75 }, { nEpochs = 500 }))
+    local o = { LR = 0.1, nEpochs = 10, lrMilestoneList = { 3, 6 }, lrFactor = 0.5, warmupEpochs = 1, warmupLR = 0.01 }
+    local f, text = lrs.fromOptions(o, function() return 99 end, 'recipe default')
+    near(0.01, f(1, 1, o)); near(0.1, f(2, 1, o)); near(0.05, f(3, 1, o)); near(0.025, f(6, 1, o))
+    assert.matches('warm%-up', text)
+    o.lrMilestoneList, o.warmupEpochs = nil, 0
+    f, text = lrs.fromOptions(o, function() return 99 end, 'recipe default')
+    assert.are.equal(99, f(1, 1, o)) -- the recipe's (the paper's) schedule by default
+    assert.are.equal('recipe default', text)
   end)
 
   it('warms up the 1202-layer net at 0.01 for 10 epochs', function()
-    local lr = train.warmupLR(10, 0.01, { 150, 225 })
+    local lr = lrs.warmup(10, 0.01, { 150, 225 })
     near(0.01, lr(1, 1, opt)); near(0.01, lr(10, 1, opt))
     near(0.1, lr(11, 1, opt)); near(0.1, lr(149, 1, opt))
     near(0.01, lr(150, 1, opt)); near(0.001, lr(225, 1, opt))
   end)
 
   it('gives the survival probabilities of the paper', function()
-    local lin, uni = train.survival.lin_decay, train.survival.uniform
-    near(1 - 0.5 / 54, lin(1, 54, opt))
-    near(0.75, lin(27, 54, opt))
-    near(0.5, lin(54, 54, opt))
-    near(0.5, uni(1, 54, opt)); near(0.5, uni(54, 54, opt))
-    local blocks = {}
-    for l = 1, 54 do blocks[l] = {} end
-    near((3 * 54 - 1) / 4, train.applySurvival(blocks, lin, opt)) -- expected active blocks
-    near(0.5, blocks[54].p)
-    assert.has_error(function() train.applySurvival(blocks, function() return 2 end, opt) end)
+    local lin, uni = schedule.linear(opt.pL), schedule.uniform(opt.pL)
+    near(1 - 0.5 / 54, lin(1, 54))
+    near(0.75, lin(27, 54))
+    near(0.5, lin(54, 54))
+    near(0.5, uni(1, 54)); near(0.5, uni(54, 54))
+    near((3 * 54 - 1) / 4, schedule.expectedActive(lin, 54)) -- expected active blocks
+    near(0.5, schedule.probabilities(lin, 54)[54])
+    assert.has_error(function() schedule.probabilities(function() return 2 end, 54) end)
   end)
 end)
 
@@ -165,6 +185,24 @@ describe('progress and log', function()
     assert.matches('\n$', out.text())
     assert.are.equal('1m05s', progress.duration(65))
     assert.are.equal('2h01m', progress.duration(7260))
+  end)
+
+  it('prints top-1 and top-5 in the epoch line and the result where top-5 was measured', function()
+    local lines = {}
+    local h = report.console { out = function(l) lines[#lines + 1] = l end }
+    local run = { opt = { nEpochs = 2 }, blocks = {} }
+    h.onEpochEnd({ epoch = 1, trainLoss = 1, trainErr = 50, valErr = 40, testErr = 41, valTop5 = 12.5, testTop5 = 13.25,
+                   time = 2, lr = 0.1 }, run)
+    assert.matches('val 40%.00%%  test 41%.00%%  top%-5 val 12%.50%% test 13%.25%%', lines[1])
+    h.onEpochEnd({ epoch = 2, trainLoss = 1, valErr = 40, testErr = 41, time = 2, lr = 0.1 }, run)
+    assert.is_nil(lines[2]:find('top-5', 1, true)) -- CIFAR: no top-5 column
+    local real, out = io.stdout, {}
+    io.stdout = { write = function(_, ...) for _, x in ipairs({ ... }) do out[#out + 1] = x end end, flush = function() end }
+    local ok, err = pcall(report.result, { testErrAtBestVal = 23.5, bestEpoch = 3, bestValErr = 22, testTop5AtBestVal = 6.75,
+                                           bestValTop5 = 6.5 }, { dir = 'd' })
+    io.stdout = real
+    assert.is_true(ok, tostring(err))
+    assert.matches('23%.50%% %(epoch 3, validation 22%.00%%%); top%-5 6%.75%% %(validation 6%.50%%%)', table.concat(out))
   end)
 
   it('reads a log whose last line was torn by a crash', function()
@@ -236,7 +274,7 @@ describe('the loop', function()
     -- a learning rate that blows the weights up in epoch 2
     local ok, err = pcall(run, dir, { nEpochs = 3 }, false, nil, function(epoch) return epoch >= 2 and 1e30 or 0.05 end)
     assert.is_false(ok)
-    assert.is_true(train.isUserError(err), tostring(err))
+    assert.is_true(usererror.is(err), tostring(err))
     local msg = tostring(err)
     assert.matches('loss is %-?[naif]+ at epoch 2, iteration %d+ %(batch %d+ of the epoch, LR 1e%+30%): training diverged', msg)
     assert.matches('latest.json %(epoch 1%) is kept', msg)

@@ -12,6 +12,7 @@
 local fathom = require 'fathom'
 local json = require 'fathom.json'
 local st = require 'fathom.safetensors'
+local fault = require 'fathom.fault'
 
 local ck = {}
 ck.FORMAT = 'fathom-checkpoint'
@@ -30,6 +31,7 @@ ck.exists = exists
 function ck.atomicWrite(path, writer)
   local tmp = path .. '.tmp'
   local ok, err = pcall(writer, tmp)
+  fault.point('written ' .. tmp)
   if ok then
     local renamed, rerr = os.rename(tmp, path)
     if not renamed then ok, err = false, ('cannot rename %s to %s: %s'):format(tmp, path, tostring(rerr)) end
@@ -38,6 +40,7 @@ function ck.atomicWrite(path, writer)
     os.remove(tmp)
     error(err, 0)
   end
+  fault.point('renamed ' .. path)
 end
 
 function ck.writeText(path, text)
@@ -83,6 +86,50 @@ local function tensor_fields(m)
   return list
 end
 
+-- The children of a module, in order: `modules`, then fields holding modules (by key).
+local function children_of(m)
+  local children = {}
+  if type(m.modules) == 'table' then
+    for i, child in ipairs(m.modules) do
+      if is_module(child) then children[#children + 1] = { tostring(i), child } end
+    end
+  end
+  local keys = {}
+  for k, v in pairs(m) do
+    if type(k) == 'string' and k ~= 'modules' and is_module(v) then keys[#keys + 1] = k end
+  end
+  table.sort(keys)
+  for _, k in ipairs(keys) do children[#children + 1] = { k, m[k] } end
+  return children
+end
+
+-- Visit every module once, depth first, with its path prefix ("4.", "4.branch.").
+local function walk_modules(model, visit)
+  local seen = {}
+  local function walk(m, prefix)
+    if seen[m] then return end
+    seen[m] = true
+    local children = children_of(m)
+    visit(m, prefix, children)
+    for _, c in ipairs(children) do walk(c[2], prefix .. c[1] .. '.') end
+  end
+  walk(model, '')
+end
+
+-- Generators kept by modules (a `generator` field holding an ft_generator), named by
+-- module path like tensors, so a run whose blocks draw from their own streams resumes.
+function ck.namedGenerators(model)
+  local ffi = require 'ffi'
+  local list = {}
+  walk_modules(model, function(m, prefix)
+    local g = rawget(m, 'generator')
+    if g ~= nil and type(g) == 'cdata' and (ffi.istype('ft_generator', g) or ffi.istype('ft_generator*', g)) then
+      list[#list + 1] = { prefix .. 'generator', g }
+    end
+  end)
+  return list
+end
+
 -- Every saved tensor of `model` as an ordered list of {name, tensor}: each module's
 -- parameters (its parameters(), for a module without children; `weight` and `bias`
 -- otherwise) then its buffers (fields whose name starts with "running": BN statistics).
@@ -90,23 +137,8 @@ end
 -- ("4.convWeight.1", "58.weight"): stable as long as the architecture is. Children come
 -- from `modules` (in order), then from fields holding modules (sorted by key).
 function ck.namedTensors(model)
-  local entries, seen = {}, {}
-  local function walk(m, prefix)
-    if seen[m] then return end
-    seen[m] = true
-    local children = {}
-    if type(m.modules) == 'table' then
-      for i, child in ipairs(m.modules) do
-        if is_module(child) then children[#children + 1] = { tostring(i), child } end
-      end
-    end
-    local keys = {}
-    for k, v in pairs(m) do
-      if type(k) == 'string' and k ~= 'modules' and is_module(v) then keys[#keys + 1] = k end
-    end
-    table.sort(keys)
-    for _, k in ipairs(keys) do children[#children + 1] = { k, m[k] } end
-
+  local entries = {}
+  walk_modules(model, function(m, prefix, children)
     local fields = tensor_fields(m)
     local params = {}
     if #children == 0 then params = m:parameters() or {}
@@ -127,9 +159,7 @@ function ck.namedTensors(model)
     for _, f in ipairs(fields) do
       if f[1]:match('^running') and f[2]:nElement() > 0 then entries[#entries + 1] = { prefix .. f[1], f[2] } end
     end
-    for _, c in ipairs(children) do walk(c[2], prefix .. c[1] .. '.') end
-  end
-  walk(model, '')
+  end)
   return entries
 end
 
@@ -171,6 +201,8 @@ function ck.loadWeights(model, source)
     elseif src:nElement() ~= dst:nElement() or not src:isSameSizeAs(dst) then
       problems[#problems + 1] = ('%s has shape %s, the model needs %s'):format(name,
         table.concat(src:size():totable(), 'x'), table.concat(dst:size():totable(), 'x'))
+    elseif src:dtype() ~= dst:dtype() then -- never converted silently
+      problems[#problems + 1] = ('%s is %s, the model needs %s'):format(name, src:dtype(), dst:dtype())
     end
     used[name] = true
   end
@@ -213,16 +245,28 @@ function ck.save(dir, state)
   check_coverage(state.model, entries)
   local meta = { format = 'pt', producer = 'fathom', epoch = tostring(state.epoch or 0),
                  iteration = tostring(state.iteration or 0) }
-  ck.atomicWrite(dir .. '/' .. weights, function(tmp) st.write(tmp, entries, meta) end)
-  local otensors, oscalars = split_optim(state.optimState)
-  ck.atomicWrite(dir .. '/' .. optimFile, function(tmp) st.write(tmp, otensors, { producer = 'fathom' }) end)
+  local kept = {} -- files the previous checkpoint names: never removed on failure
+  if previous then kept[previous.weights], kept[previous.optim] = true, true end
+  local written = {}
+  local ok, err = pcall(function()
+    ck.atomicWrite(dir .. '/' .. weights, function(tmp) st.write(tmp, entries, meta) end)
+    written[#written + 1] = weights
+    local otensors, oscalars = split_optim(state.optimState)
+    ck.atomicWrite(dir .. '/' .. optimFile, function(tmp) st.write(tmp, otensors, { producer = 'fathom' }) end)
+    written[#written + 1] = optimFile
 
-  local info = {}
-  for k, v in pairs(state.info or {}) do info[k] = v end
-  info.format, info.version = ck.FORMAT, ck.VERSION
-  info.epoch, info.iteration = state.epoch or 0, state.iteration or 0
-  info.weights, info.optim, info.optimScalars = weights, optimFile, oscalars
-  ck.writeText(dir .. '/latest.json', json.encode(info, { indent = 1 }) .. '\n')
+    local info = {}
+    for k, v in pairs(state.info or {}) do info[k] = v end
+    info.format, info.version = ck.FORMAT, ck.VERSION
+    info.epoch, info.iteration = state.epoch or 0, state.iteration or 0
+    info.weights, info.optim, info.optimScalars = weights, optimFile, oscalars
+    fault.point('before latest.json')
+    ck.writeText(dir .. '/latest.json', json.encode(info, { indent = 1 }) .. '\n')
+  end)
+  if not ok then -- no orphan tensor files: the previous checkpoint stays the whole one
+    for _, f in ipairs(written) do if not kept[f] then os.remove(dir .. '/' .. f) end end
+    error(err, 0)
+  end
 
   if previous then -- the new checkpoint is complete: drop the old tensor files
     for _, f in ipairs({ previous.weights, previous.optim }) do
@@ -265,17 +309,68 @@ function ck.readInfo(dir, quiet)
 end
 
 -- Load the latest checkpoint of dir: info (the JSON), weights (name -> tensor),
--- optim tensors (name -> tensor). Nothing is applied to a model here.
-function ck.load(dir)
-  local info = ck.readInfo(dir)
+-- optim tensors (name -> tensor). Nothing is applied to a model here. info: latest.json
+-- as readInfo already returned it (so that a resume reads it once).
+function ck.load(dir, info)
+  info = info or ck.readInfo(dir)
   local weights = st.read(dir .. '/' .. info.weights)
   local optimTensors = st.read(dir .. '/' .. info.optim)
   return info, weights, optimTensors
 end
 
+---------------------------------------------------------------------------- checks
+-- A checkpoint is untrusted input: every field is checked against what it restores, and
+-- a refusal names the file and the field.
+local function refuse(path, field, fmt, ...)
+  error(('%s: field %s %s'):format(path, field, fmt:format(...)), 0)
+end
+ck.refuse = refuse
+
+-- A non-negative integer that a double holds exactly.
+function ck.checkCount(path, field, v)
+  if type(v) ~= 'number' or v ~= v or v < 0 or v ~= math.floor(v) or v > 2^53 then
+    refuse(path, field, 'must be a non-negative integer, got %s', tostring(v))
+  end
+  return v
+end
+
+-- A generator state { seed = "<decimal>", counter = "<decimal>" }, each below 2^64.
+function ck.checkRNGState(path, field, s)
+  if type(s) ~= 'table' then refuse(path, field, 'must be a generator state {seed, counter}, got %s', type(s)) end
+  for _, k in ipairs({ 'seed', 'counter' }) do
+    local v = s[k]
+    local ok = type(v) == 'string' and v:match('^%d+$') and (#v < 20 or (#v == 20 and v <= '18446744073709551615'))
+    if not ok then refuse(path, field .. '.' .. k, 'must be a decimal integer below 2^64, got %s', tostring(v)) end
+  end
+  return s
+end
+
+-- The optimizer's scalars: the types its fields need.
+local SCALAR_KINDS = { learningRate = 'number', learningRateDecay = 'number', momentum = 'number',
+                       dampening = 'number', weightDecay = 'number', nesterov = 'boolean', evalCounter = 'number' }
+function ck.checkOptim(path, optimScalars, optimTensors, params)
+  if type(optimScalars) ~= 'table' then refuse(path, 'optimScalars', 'must be a table, got %s', type(optimScalars)) end
+  for k, v in pairs(optimScalars) do
+    local kind = SCALAR_KINDS[k]
+    if not kind then refuse(path, 'optimScalars.' .. tostring(k), 'is not an optimizer setting') end
+    if type(v) ~= kind or (kind == 'number' and (v ~= v or v == math.huge or v == -math.huge)) then
+      refuse(path, 'optimScalars.' .. k, 'must be a finite %s, got %s', kind, tostring(v))
+    end
+  end
+  for k, t in pairs(optimTensors) do
+    if params and (t:dtype() ~= params:dtype() or not t:isSameSizeAs(params)) then
+      refuse(path, k, 'is %s of %s elements; the optimizer needs %s of %d (the flattened parameters)',
+             t:dtype(), table.concat(t:size():totable(), 'x'), params:dtype(), params:nElement())
+    end
+    if t:ne(t):sum() ~= 0 or t:double():abs():max() == math.huge then refuse(path, k, 'holds non-finite values') end
+  end
+end
+
 -- Put a loaded checkpoint back: weights into the model, tensors and scalars into
 -- optimState (tensors are copied into existing ones of the same shape when present).
-function ck.restore(model, optimState, weights, optimTensors, info)
+function ck.restore(model, optimState, weights, optimTensors, info, params, where)
+  where = where or 'checkpoint'
+  ck.checkOptim(where, info.optimScalars or {}, optimTensors, params)
   ck.loadWeights(model, weights)
   for k, v in pairs(info.optimScalars or {}) do optimState[k] = v end
   for k, t in pairs(optimTensors) do

@@ -13,7 +13,7 @@ local opts = {}
 opts.OPTIONS = {
   { group = 'Data' },
   { 'dataset', { 'cifar10', 'cifar100', 'svhn', 'imagenet' }, 'cifar10', 'which data set' },
-  { 'data', 'string', '', 'data directory (default: $FATHOM_DATA, else ../shared/data from the repo)' },
+  { 'data', 'string', '', 'data directory (default: $FATHOM_DATA, else the cache folder fathom.data uses)' },
   { 'split', { 'seeded', 'torch7' }, 'seeded', 'validation split: our seeded permutation, or Torch7 MT19937 randperm (the authors\')' },
   { 'splitSeed', 'int', 1, 'seed of the validation split' },
   { 'preprocess', { 'pixel', 'channel' }, 'pixel', 'pixel: per-pixel mean, one global std (the authors\'); channel: per-channel mean/std (fb.resnet.torch)' },
@@ -35,6 +35,10 @@ opts.OPTIONS = {
   { 'momentum', 'number', 0.9, 'SGD momentum' },
   { 'weightDecay', 'number', 1e-4, 'weight decay, on every parameter' },
   { 'nesterov', 'bool', true, 'Nesterov momentum (dampening 0)' },
+  { 'lrMilestones', 'string', '', 'LR schedule: epochs at which the LR is multiplied by -lrFactor, e.g. 250,375 (default: the recipe\'s)' },
+  { 'lrFactor', 'number', 0.1, 'LR factor at each of -lrMilestones' },
+  { 'warmupEpochs', 'int', 0, 'run the first N epochs at -warmupLR, then the schedule' },
+  { 'warmupLR', 'number', 0, 'LR of the warm-up epochs (0: LR/10)' },
   { 'maxIters', 'int', 0, 'at most N training iterations per epoch, for a quick look (0: whole epochs)' },
   { 'maxEvalIters', 'int', 0, 'at most N batches of validation and of test per evaluation, for a quick look (0: all)' },
   { 'evalEvery', 'int', 1, 'validate and test every N epochs (the last epoch always)' },
@@ -44,13 +48,16 @@ opts.OPTIONS = {
   { 'computeThreads', 'int', 0, 'threads of the compute kernels (0: library default)' },
   { group = 'Checkpoints and output' },
   { 'save', 'string', '', 'run directory: log.jsonl, summary.json, checkpoints, plots (default: runs/<recipe>_d<depth>_pL<pL>)' },
+  { 'checkpointEvery', 'int', 0, 'also write a checkpoint every N iterations (0: at the end of each epoch only)' },
+  { 'testOnly', 'bool', false, 'with -retrain FILE or -resume DIR: print validation and test error, train nothing' },
   { 'resume', 'string', '', 'continue the run in this directory from its latest checkpoint' },
   { 'retrain', 'string', '', 'initialise the weights from this .safetensors file' },
   { 'logIters', 'int', 0, 'also log one JSON line every N iterations (0: per epoch only)' },
   { 'printEvery', 'int', 50, 'when stdout is not a terminal, print a progress line every N iterations' },
   { 'plot', 'bool', true, 'write error-curve PNGs into the run directory' },
   { 'baseline', 'string', '', 'run directory of a baseline (-pL 1) run: report the measured speed-up against it' },
-  { 'help', 'bool', false, 'print this help and exit' },
+  { 'verbose', 'bool', false, 'print more at the start (the BLAS kernels in use)' },
+  { 'help', 'bool', false, 'print this help and exit (also -h, --help)' },
 }
 
 -- A user error (bad option): main() prints its message without a traceback.
@@ -126,6 +133,7 @@ local function convert(e, raw)
   elseif k == 'int' or k == 'number' then
     local v = tonumber(raw)
     if not v or v ~= v then fail('option -%s expects a number, got %q', e.name, raw) end
+    if v == math.huge or v == -math.huge then fail('option -%s expects a finite number, got %q', e.name, raw) end
     if k == 'int' and v ~= math.floor(v) then fail('option -%s expects an integer, got %q', e.name, raw) end
     return v
   elseif k == 'bool' then
@@ -136,15 +144,44 @@ local function convert(e, raw)
   return raw
 end
 
--- Range checks for the common options (a recipe may add its own `check`).
-local function check_ranges(opt)
-  local function positive(name) if opt[name] and opt[name] < 1 then fail('option -%s must be at least 1, got %s', name, opt[name]) end end
-  local function nonneg(name) if opt[name] and opt[name] < 0 then fail('option -%s must not be negative, got %s', name, opt[name]) end end
-  for _, n in ipairs({ 'nEpochs', 'batchSize', 'depth', 'evalEvery', 'printEvery' }) do positive(n) end
-  for _, n in ipairs({ 'LR', 'momentum', 'weightDecay', 'maxIters', 'maxEvalIters', 'evalEveryIters', 'trainSubset',
-                       'nThreads', 'computeThreads', 'manualSeed', 'splitSeed', 'logIters' }) do nonneg(n) end
-  if opt.pL and (opt.pL < 0 or opt.pL > 1) then fail('option -pL must be in [0, 1], got %s', opt.pL) end
+-- The number of CPU cores (for the thread bounds).
+local function cores()
+  local p = io.popen('nproc 2>/dev/null')
+  local n = p and tonumber(p:read('*l') or '')
+  if p then p:close() end
+  return n or 1
 end
+
+-- Range checks for the common options (a recipe may add its own `check`): every number
+-- bounded by what makes sense, so a typo cannot hang or crash the process.
+local BOUNDS = {
+  nEpochs = { 1, 1e6 }, batchSize = { 1, 65536 }, depth = { 1, 10000 }, evalEvery = { 1, 1e6 },
+  printEvery = { 1, 1e9 }, LR = { 0, 1e308 }, momentum = { 0, 1 }, weightDecay = { 0, 1 },
+  maxIters = { 0, 2^31 }, maxEvalIters = { 0, 2^31 }, evalEveryIters = { 0, 2^31 }, trainSubset = { 0, 2^31 },
+  nThreads = { 0, 256 }, manualSeed = { 0, 2^53 }, splitSeed = { 0, 2^53 }, logIters = { 0, 2^31 },
+  pL = { 0, 1 }, checkpointEvery = { 0, 2^31 }, lrFactor = { 0, 1e6 }, warmupEpochs = { 0, 1e6 }, warmupLR = { 0, 1e308 },
+}
+local function check_ranges(opt)
+  for name, b in pairs(BOUNDS) do
+    local v = opt[name]
+    if type(v) == 'number' and v < b[1] and b[1] <= 1 and name ~= 'pL' and name ~= 'momentum' then
+      fail(b[1] == 1 and 'option -%s must be at least 1, got %s' or 'option -%s must not be negative, got %s', name, tostring(v))
+    end
+    if type(v) == 'number' and (v < b[1] or v > b[2]) then
+      fail('option -%s must be in [%s, %s], got %s', name, tostring(b[1]), ('%.15g'):format(b[2]), tostring(v))
+    end
+  end
+  if opt.computeThreads then
+    local max = 4 * cores()
+    if opt.computeThreads < 0 or opt.computeThreads > max then
+      fail('option -computeThreads must be in [0, %d] (4 x the %d cores), got %s', max, max / 4, tostring(opt.computeThreads))
+    end
+  end
+  if opt.lrMilestones ~= nil then opt.lrMilestoneList = require('fathom.lr').parseMilestones(opt.lrMilestones, fail) end
+end
+
+-- The range checks, for options that come from elsewhere (a checkpoint's saved options).
+function opts.checkRanges(opt) check_ranges(opt) end
 
 -- Parse `args` (a list of strings, e.g. the script's `arg`). Returns opt, given.
 function opts.parse(args, recipe)
@@ -155,6 +192,7 @@ function opts.parse(args, recipe)
   args = args or {}
   while i <= #args do
     local a = args[i]
+    if a == '-h' or a == '--help' then a = '-help' end
     local name, inline = a:match('^%-%-?([%a_][%w_]*)=(.*)$')
     if not name then name = a:match('^%-%-?([%a_][%w_]*)$') end
     if not name then
@@ -191,7 +229,7 @@ function opts.parse(args, recipe)
   end
   if opt.pL ~= nil and not given.deathRate then opt.deathRate = 1 - opt.pL end
   check_ranges(opt)
-  if recipe and recipe.check then recipe.check(opt, fail) end
+  if recipe and recipe.check then recipe.check(opt, fail, given) end
   return opt, given
 end
 
