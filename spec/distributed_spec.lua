@@ -8,13 +8,7 @@ local fathom = require 'fathom'
 local dist = require 'fathom.distributed'
 local check = require 'check'
 local C = fathom.C
-pcall(ffi.cdef, 'typedef struct { long s; long ns; } dist_spec_time; int clock_gettime(int, dist_spec_time *);')
-
-local function now()
-  local t = ffi.new('dist_spec_time')
-  ffi.C.clock_gettime(1, t) -- CLOCK_MONOTONIC
-  return tonumber(t.s) + tonumber(t.ns) * 1e-9
-end
+local now = require('fathom.progress').now -- monotonic seconds
 
 local MPIRUN = os.execute('command -v mpirun >/dev/null 2>&1') == 0 or os.execute('command -v mpirun >/dev/null 2>&1') == true
 local MPI = dist.available() and MPIRUN
