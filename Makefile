@@ -129,6 +129,7 @@ bench-gpu: all
 
 LUADIR ?= $(BUILD)/install/lua
 LIBDIR ?= $(BUILD)/install/lib
+BINDIR ?= $(BUILD)/install/bin
 install: all
 	mkdir -p $(LUADIR)/fathom $(LIBDIR)
 	cp -r lua/fathom/* $(LUADIR)/fathom/
@@ -137,6 +138,8 @@ install: all
 	cp $(LIB) $(LIBDIR)/libfathom.so
 	# Torch7 names (require 'torch', 'nn', 'optim', 'paths', 'nninit', 'cutorch', 'cunn', 'cudnn')
 	cp lua/torch.lua lua/nn.lua lua/optim.lua lua/paths.lua lua/nninit.lua lua/cutorch.lua lua/cunn.lua lua/cudnn.lua $(LUADIR)/
+	mkdir -p $(BINDIR)
+	cp bin/fathom $(BINDIR)/fathom
 
 clean:
 	rm -rf $(BUILD) bindings/cdef.lua

@@ -33,5 +33,6 @@ build = {
       LUAJIT = "$(LUA)",
       LUADIR = "$(LUADIR)",
       LIBDIR = "$(LIBDIR)",
+      BINDIR = "$(BINDIR)", -- bin/fathom, the REPL and script runner
    },
 }
