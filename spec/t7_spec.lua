@@ -156,3 +156,52 @@ describe('torch.load / torch.save (.t7)', function()
     assert.is_false(ok); assert.is_truthy(tostring(err):find('cannot open', 1, true))
   end)
 end)
+
+describe('a model written by Torch7', function()
+  -- nn.Sequential { nn.View(4) (its size a LongStorage), nn.Linear(4 -> 2) }, with the
+  -- fields Torch7's nn gives these classes.
+  local function obj(index, class, fields) return int(4) .. int(index) .. str('V 1') .. str(class) .. fields end
+  local function tbl(index, pairs_)
+    local n = #pairs_ / 2
+    local s = int(3) .. int(index) .. int(n)
+    for _, p in ipairs(pairs_) do s = s .. p end
+    return s
+  end
+  local function s(v) return int(2) .. str(v) end
+  local function b(v) return int(5) .. int(v and 1 or 0) end
+  local function dtensor(index, sindex, sizes, values)
+    local strides, acc = {}, 1
+    for i = #sizes, 1, -1 do strides[i] = acc; acc = acc * sizes[i] end
+    local body = int(#sizes)
+    for _, v in ipairs(sizes) do body = body .. long(v) end
+    for _, v in ipairs(strides) do body = body .. long(v) end
+    body = body .. long(1) .. int(4) .. int(sindex) .. str('V 1') .. str('torch.DoubleStorage') .. long(#values)
+    for _, v in ipairs(values) do body = body .. double(v) end
+    return obj(index, 'torch.DoubleTensor', body)
+  end
+  local function empty(index) return obj(index, 'torch.DoubleTensor', int(0) .. long(1) .. int(0)) end
+  local size = obj(20, 'torch.LongStorage', long(1) .. long(4))
+  local view = obj(2, 'nn.View', tbl(3, { s('size'), size, s('numElements'), num(4), s('train'), b(true),
+    s('output'), empty(4), s('gradInput'), empty(5) }))
+  local linear = obj(6, 'nn.Linear', tbl(7, {
+    s('weight'), dtensor(8, 9, { 2, 4 }, { 1, 2, 3, 4, 5, 6, 7, 8 }),
+    s('bias'), dtensor(10, 11, { 2 }, { 0.5, -1 }),
+    s('gradWeight'), dtensor(12, 13, { 2, 4 }, { 0, 0, 0, 0, 0, 0, 0, 0 }),
+    s('gradBias'), dtensor(14, 15, { 2 }, { 0, 0 }),
+    s('output'), empty(16), s('gradInput'), empty(17), s('train'), b(true) }))
+  local FILE = obj(1, 'nn.Sequential', tbl(18, { s('modules'), tbl(19, { num(1), view, num(2), linear }),
+    s('output'), empty(21), s('gradInput'), empty(22), s('train'), b(true) }))
+
+  it('loads into Fathom modules that compute what Torch7 computed', function()
+    local m = torch.deserialize(FILE)
+    assert.are.equal('nn.Sequential', torch.type(m))
+    assert.are.equal('nn.View', torch.type(m:get(1)))
+    local x = fathom.DoubleTensor({ { 1, 0 }, { 0, 1 } }):view(1, 2, 2)
+    local y = m:forward(x)
+    -- weight * (1, 0, 0, 1) + bias
+    assert.are.same({ 1 + 4 + 0.5, 5 + 8 - 1 }, y:totable())
+    -- and trains: backward fills the gradients
+    m:backward(x, fathom.DoubleTensor({ 1, 1 }))
+    assert.are.same({ 1, 1 }, m:get(2).gradBias:totable())
+  end)
+end)

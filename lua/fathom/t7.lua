@@ -173,6 +173,50 @@ function Reader:tensor(e, classname)
   return T.Tensor._wrap(F.out[0])
 end
 
+-- Torch7's modules keep a few fields in other forms than Fathom's: sizes as LongStorages
+-- (loaded as LongTensors), batch normalization without nFeature (and, in files before
+-- 2016, running_std = 1/sqrt(var + eps) instead of running_var). Put them in Fathom's.
+local function as_list(v)
+  if T.isTensor(v) then local r = {} for i = 1, v:nElement() do r[i] = v[i] end return r end
+  return v
+end
+local function fix_bn(m)
+  local mean = m.running_mean
+  if T.isTensor(mean) then m.nFeature = m.nFeature or mean:nElement() end
+  if not m.running_var and T.isTensor(m.running_std) then
+    local std = m.running_std
+    m.running_var = std:clone():cmul(std):pow(-1):add(-(m.eps or 1e-5))
+    m.running_std = nil
+  end
+  if m.fuse == nil then m.fuse = false end
+  if m.affine == nil then m.affine = m.weight ~= nil end
+  if not T.isTensor(m.save_invstd) then m.save_invstd = T.new(T.isTensor(mean) and mean:dtype() or nil) end
+end
+local FIXUPS = {
+  ['nn.View'] = function(m) m.size = as_list(m.size) end,
+  ['nn.Reshape'] = function(m)
+    m.size = as_list(m.size)
+    m.nelement = m.nelement or 1
+    m.batchsize = nil
+  end,
+  ['nn.SpatialConvolution'] = function(m)
+    m.padW = m.padW or m.padding or 0
+    m.padH = m.padH or m.padding or 0
+  end,
+  ['nn.BatchNormalization'] = fix_bn,
+  ['nn.SpatialBatchNormalization'] = fix_bn,
+}
+
+local function fixup(obj)
+  local mt = getmetatable(obj)
+  while type(mt) == 'table' do
+    local f = FIXUPS[rawget(mt, '__typename')]
+    if f then f(obj) return end
+    local up = getmetatable(mt)
+    mt = up and up.__index
+  end
+end
+
 local function resolve_class(name)
   local torch = package.loaded.torch
   if torch and torch.classes and torch.classes[name] then return torch.classes[name] end
@@ -234,7 +278,7 @@ function Reader:object()
     local fields = self:object()
     if type(fields) ~= 'table' then fail(self, 'the fields of a ' .. classname .. ' are not a table (corrupt file?)') end
     for k, v in pairs(fields) do obj[k] = v end
-    if type(cls.__t7loaded) == 'function' then cls.__t7loaded(obj) end
+    fixup(obj)
     return obj
   end
   fail(self, ('unknown object type %d at offset %d (corrupt file, or not a .t7 file)'):format(tag, self.pos - 4))
