@@ -152,6 +152,9 @@ describe('torch.load / torch.save (.t7)', function()
     assert.is_truthy(load_error(over):find('does not fit its storage', 1, true))
     assert.is_truthy(load_error(int(4) .. int(1) .. str('V 1') .. str('torch.HalfTensor')):find('HalfTensor', 1, true))
     assert.is_truthy(load_error('1\nabc\n', 'ascii'):find('expected a number', 1, true))
+    local deep = {}
+    for i = 1, 5000 do deep[i] = int(3) .. int(i) .. int(1) .. num(1) end
+    assert.is_truthy(load_error(table.concat(deep)):find('nested more than', 1, true))
     local ok, err = pcall(torch.load, '/nonexistent/file.t7')
     assert.is_false(ok); assert.is_truthy(tostring(err):find('cannot open', 1, true))
   end)

@@ -229,7 +229,17 @@ local function resolve_class(name)
 end
 t7.resolveClass = resolve_class
 
+local MAX_DEPTH = 2000 -- nesting deeper than this is a corrupt (or hostile) file
+
 function Reader:object()
+  self.depth = (self.depth or 0) + 1
+  if self.depth > MAX_DEPTH then fail(self, ('objects nested more than %d deep (corrupt file?)'):format(MAX_DEPTH)) end
+  local v = self:object1()
+  self.depth = self.depth - 1
+  return v
+end
+
+function Reader:object1()
   local tag = self:int()
   if tag == NIL then return nil
   elseif tag == NUMBER then return self:double()
