@@ -13,11 +13,8 @@ cudnn.version = 5105 -- what fb.resnet.torch tests (>= 4000: convolutions before
 for _, name in ipairs({ 'SpatialConvolution', 'SpatialBatchNormalization', 'BatchNormalization',
                         'ReLU', 'Tanh', 'Sigmoid', 'SoftMax', 'LogSoftMax', 'SpatialMaxPooling',
                         'SpatialAveragePooling' }) do
-  if not torch.classes['cudnn.' .. name] then
-    local cls = torch.class('cudnn.' .. name, nn[name], cudnn)
-    -- no __init of its own: the nn module's runs
-    rawset(cls, '__init', nil)
-  end
+  -- no __init of its own: the nn module's runs
+  if not torch.classes['cudnn.' .. name] then torch.class('cudnn.' .. name, nn[name], cudnn) end
 end
 -- cudnn.convert(net, backend): the modules already are Fathom's.
 function cudnn.convert(net) return net end

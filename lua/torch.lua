@@ -142,7 +142,8 @@ torch.CmdLine = require 'fathom.cmdline'
 function torch.tic() return torch.Timer() end
 function torch.toc(t) return t:time().real end
 
-function torch.isStorage(x) return false end
+-- Scripts call this to make Lua's collector see C memory; Fathom's tensors already run a
+-- collection when live C memory passes a growing limit, so there is nothing to switch on.
 function torch.setheaptracking() end
 
 rawset(_G, 'torch', torch)
