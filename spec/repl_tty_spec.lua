@@ -43,7 +43,11 @@ describe_tty('bin/fathom on a terminal', function()
     assert.is_truthy(wait_for('fathom> '):find('fathom> ', 1, true), 'no prompt')
   end
   local function send(keys) tmux('send-keys -t s ' .. keys) end
-  local function stop() tmux('kill-server') end
+  local function stop()
+    tmux('kill-server')
+    -- the server's socket file stays behind: remove ours
+    os.execute(('rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/%s"'):format(sock))
+  end
 
   before_each(function()
     home = os.tmpname()
