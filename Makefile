@@ -194,6 +194,8 @@ install: all
 	cp recipes/*.lua $(LUADIR)/recipes/
 	cp bin/fathom bin/fathom-train $(BINDIR)/
 	cp $(LIB) $(LIBDIR)/libfathom.so
+	# Torch7 names (require 'torch', 'nn', 'optim', 'paths', 'nninit', 'cutorch', 'cunn', 'cudnn')
+	cp lua/torch.lua lua/nn.lua lua/optim.lua lua/paths.lua lua/nninit.lua lua/cutorch.lua lua/cunn.lua lua/cudnn.lua $(LUADIR)/
 
 clean:
 	rm -rf $(BUILD) bindings/cdef.lua

@@ -35,6 +35,6 @@ build = {
       LUAJIT = "$(LUA)",
       LUADIR = "$(LUADIR)",
       LIBDIR = "$(LIBDIR)",
-      BINDIR = "$(BINDIR)",
+      BINDIR = "$(BINDIR)", -- bin/fathom, the REPL and script runner
    },
 }
