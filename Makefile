@@ -192,7 +192,7 @@ install: all
 	cp bindings/loader.lua $(LUADIR)/fathom/loader.lua
 	cp models/*.lua $(LUADIR)/models/
 	cp recipes/*.lua $(LUADIR)/recipes/
-	cp bin/fathom bin/fathom-train $(BINDIR)/
+	cp bin/fathom bin/fathom-train bin/fathom-data $(BINDIR)/
 	cp $(LIB) $(LIBDIR)/libfathom.so
 	# Torch7 names (require 'torch', 'nn', 'optim', 'paths', 'nninit', 'cutorch', 'cunn', 'cudnn')
 	cp lua/torch.lua lua/nn.lua lua/optim.lua lua/paths.lua lua/nninit.lua lua/cutorch.lua lua/cunn.lua lua/cudnn.lua $(LUADIR)/
