@@ -3,7 +3,7 @@
 independent PyTorch implementation of the same recipe), K seeds per framework and mode.
 
   python3 study/compare.py --data DIR --out study/runs --seeds 3 --nEpochs 4 --maxIters 50 \
-      --jobs 2 [--modes sd,constant] [--depth 20] [--report-only]
+      --jobs 2 [--modes sd,constant] [--depth 20] [--fathomArgs '-backend cuda'] [--report-only]
 
 Runs (one thread each, under nice -n 10; a run whose summary.json exists is kept):
   luajit recipes/cifar10_sd.lua -depth D -nEpochs E -maxIters M -pL P -manualSeed S
@@ -40,6 +40,7 @@ def parse():
     p.add_argument('--nEpochs', type=int, default=4)
     p.add_argument('--maxIters', type=int, default=0)
     p.add_argument('--jobs', type=int, default=2)
+    p.add_argument('--fathomArgs', default='', help="more options for Fathom's recipe, e.g. '-backend cuda'")
     p.add_argument('--report-only', action='store_true')
     return p.parse_args()
 
@@ -54,7 +55,7 @@ def commands(opt):
                 'luajit', os.path.join(ROOT, 'recipes', 'cifar10_sd.lua'), '-depth', str(opt.depth),
                 '-nEpochs', str(opt.nEpochs), '-maxIters', str(opt.maxIters), '-pL', str(pL),
                 '-manualSeed', str(s), '-computeThreads', '1', '-nThreads', '1', '-plot', 'false',
-                '-data', opt.data, '-save', d]))
+                '-data', opt.data, '-save', d] + opt.fathomArgs.split()))
             d = os.path.join(opt.out, 'torch_%s_s%d' % (mode, s))
             runs.append(('torch', mode, s, d, [
                 sys.executable, os.path.join(ROOT, 'study', 'sd_torch.py'), '--data', opt.data,
