@@ -108,17 +108,21 @@ def stats(xs):
 
 
 def compare(a, b):
-    """Cells: mean +- sd for each side, difference, difference / its standard error."""
+    """Cells: mean, sd and count for each side, difference, difference / its standard error."""
     (ma, sa, na), (mb, sb, nb) = stats(a), stats(b)
     se = math.sqrt(sa * sa / na + sb * sb / nb) if na > 1 and nb > 1 else float('nan')
     z = (ma - mb) / se if se > 0 else float('nan')
-    return ma, sa, mb, sb, ma - mb, z
+    return ma, sa, na, mb, sb, nb, ma - mb, z
 
 
 def fmt_row(label, c, digits):
     f = '%.' + str(digits) + 'f'
-    return '| %s | %s ± %s | %s ± %s | %s | %s |' % (label, f % c[0], f % c[1], f % c[2], f % c[3],
-                                                    ('%+.' + str(digits) + 'f') % c[4], '%+.2f' % c[5])
+
+    def side(m, s, n):
+        return (f + ' ± ' + f + ' (%d)') % (m, s, n) if n > 1 else (f + ' (1)') % m
+    z = '%+.2f' % c[7] if c[7] == c[7] else '—'
+    return '| %s | %s | %s | %s | %s |' % (label, side(*c[0:3]), side(*c[3:6]),
+                                          ('%+.' + str(digits) + 'f') % c[6], z)
 
 
 def report(opt, runs):
@@ -137,7 +141,7 @@ def report(opt, runs):
         for key, name, dg in (('trainLoss', 'training loss', 4), ('valErr', 'validation error (%)', 2),
                               ('testErr', 'test error (%)', 2)):
             lines.append('%s per epoch:\n' % name)
-            lines.append('| epoch | Fathom | PyTorch | difference | diff / SE |')
+            lines.append('| epoch | Fathom mean ± sd (n) | PyTorch mean ± sd (n) | difference | diff / SE |')
             lines.append('|---|---|---|---|---|')
             for e in range(1, opt.nEpochs + 1):
                 a = [logs[('fathom', mode, s)][e - 1][key] for s in seeds if len(logs[('fathom', mode, s)]) >= e]
@@ -145,8 +149,8 @@ def report(opt, runs):
                 if a and b:
                     lines.append(fmt_row(str(e), compare(a, b), dg))
             lines.append('')
-        lines.append('final (n = Fathom, PyTorch runs):\n')
-        lines.append('| measure | Fathom | PyTorch | difference | diff / SE |')
+        lines.append('final, over the runs that finished:\n')
+        lines.append('| measure | Fathom mean ± sd (n) | PyTorch mean ± sd (n) | difference | diff / SE |')
         lines.append('|---|---|---|---|---|')
         done = {fw: [logs[(fw, mode, s)] for s in seeds if len(logs[(fw, mode, s)]) == opt.nEpochs]
                 for fw in ('fathom', 'torch')}
