@@ -173,8 +173,8 @@ def report(opt, runs):
                 r = logs[(fw, mode, s)]
                 if r:
                     c = colors[fw] if mode == 'sd' else tuple(min(255, v + 110) for v in colors[fw])
-                    series.append({'label': '%s %s s%d' % ('Fathom' if fw == 'fathom' else 'PyTorch', mode, s)
-                                   if s == opt.firstSeed else '',
+                    series.append({'label': '%s, %s (every seed)' % ('Fathom' if fw == 'fathom' else 'PyTorch',
+                                                                  mode) if s == opt.firstSeed else '',
                                    'x': [x['epoch'] for x in r], 'y': [x['valErr'] for x in r],
                                    'color': list(c)})
     text = '\n'.join(lines) + '\n'
@@ -182,7 +182,7 @@ def report(opt, runs):
     with open(os.path.join(opt.out, 'report.md'), 'w') as f:
         f.write(text)
     with open(os.path.join(opt.out, 'series.json'), 'w') as f:
-        json.dump({'title': 'CIFAR-10 ResNet-%d: validation error per epoch (%d seeds)' % (opt.depth, opt.seeds),
+        json.dump({'title': 'CIFAR-10 ResNet-%d: validation error per epoch (up to %d seeds)' % (opt.depth, opt.seeds),
                    'series': series}, f)
     png = os.path.join(opt.out, 'val_error.png')
     rc = subprocess.call(['luajit', os.path.join(ROOT, 'study', 'plot.lua'),
