@@ -174,6 +174,7 @@ test: all
 
 bench: all
 	$(CC) $(CFLAGS) bench/gemm_openblas.c -o $(BUILD)/gemm_openblas $(LDLIBS)
+	$(CC) $(CFLAGS) bench/peak_fma.c -o $(BUILD)/peak_fma -fopenmp
 
 # ResNet-110 training step on the GPU, Fathom then PyTorch on the same card (needs a GPU;
 # bench/resnet_flops.lua gives the floor without one).

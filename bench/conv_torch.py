@@ -4,7 +4,8 @@
 # bench/conv_bench.lua: ResNet-110's 3x3 stride-1 pad-1 convolutions at batch 128 and
 # the stem, no bias, float32. Per shape and memory format (NCHW, channels_last):
 # forward, backward-input and backward-weight timed separately, median of the runs.
-#   /usr/bin/python3 bench/conv_torch.py [threads=2] [runs=15] [batch=128]
+#   /usr/bin/python3 bench/conv_torch.py [threads=2] [runs=15] [batch=128] [stride=all] [clock=wall|cpu]
+#   clock cpu: process CPU time instead of wall time (see bench/conv_bench.lua)
 import os
 import sys
 import time
@@ -15,6 +16,8 @@ import torch.nn.functional as F
 threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 15
 batch = int(sys.argv[3]) if len(sys.argv) > 3 else 128
+only_stride = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] != 'all' else None  # only this stride
+clock = time.process_time if len(sys.argv) > 5 and sys.argv[5] == 'cpu' else time.perf_counter
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
@@ -29,9 +32,9 @@ def median(xs):
 
 
 def timed(fn):
-    t = time.perf_counter()
+    t = clock()
     fn()
-    return (time.perf_counter() - t) * 1e3
+    return (clock() - t) * 1e3
 
 
 def bench(ci, co, hw, st, fmt):
@@ -65,9 +68,10 @@ def bench(ci, co, hw, st, fmt):
                                                   3 * flops / total / 1e6, b))
 
 
-print('# torch %s, threads %d, batch %d, runs %d (median), mkldnn %s, OPENBLAS_CORETYPE=%s'
-      % (torch.__version__, torch.get_num_threads(), batch, runs,
+print('# torch %s, threads %d, batch %d, runs %d (median), clock %s, mkldnn %s, OPENBLAS_CORETYPE=%s'
+      % (torch.__version__, torch.get_num_threads(), batch, runs, 'cpu' if clock is time.process_time else 'wall',
          torch.backends.mkldnn.is_available(), os.environ.get('OPENBLAS_CORETYPE', '(unset)')))
 for fmt in (torch.contiguous_format, torch.channels_last):
     for ci, co, hw, st in SHAPES:
-        bench(ci, co, hw, st, fmt)
+        if only_stride is None or st == only_stride:
+            bench(ci, co, hw, st, fmt)

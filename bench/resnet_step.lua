@@ -6,6 +6,10 @@
 -- The PyTorch counterpart is bench/resnet_torch.py.
 --   luajit bench/resnet_step.lua [-depth 110] [-batch 128] [-threads 2] [-steps 7]
 --                                [-warmup 2] [-pL 0.5] [-gate batch|row] [-seed 1]
+--                                [-clock wall|cpu] [-models both|constant|sd]
+-- -clock cpu times each step by the process's CPU time (with -threads 1, the step's cost
+-- even on a machine shared with other jobs); -models runs one of the two alone, so that
+-- the peak resident memory printed at the end (getrusage) is that model's.
 package.path = './?.lua;' .. package.path
 local util = require 'bench.util'
 local fathom = require 'fathom'
@@ -15,7 +19,7 @@ local progress = require 'fathom.progress'
 local cifar = require 'models.resnet_cifar'
 
 local opt = util.options('resnet_step', { depth = 110, batch = 128, threads = 2, steps = 7, warmup = 2, pL = 0.5,
-              gate = 'batch', seed = 1 }, arg)
+              gate = 'batch', seed = 1, clock = 'wall', models = 'both' }, arg)
 
 fathom.setnumthreads(opt.threads)
 fathom.manualSeed(opt.seed)
@@ -27,7 +31,22 @@ local function setup(name, pL)
   return { name = name, model = model, w = w, dw = dw, times = {}, active = 0, state = {} }
 end
 
-local runs = { setup('constant depth', 1), setup(('stochastic depth (linear to %g)'):format(opt.pL), opt.pL) }
+local ffi = require 'ffi'
+-- fathom.progress declares clock_gettime with its fathom_timespec.
+pcall(ffi.cdef, [[typedef struct { long tv_sec, tv_usec; } rs_timeval;
+typedef struct { rs_timeval ru_utime, ru_stime; long ru_maxrss, ru_rest[13]; } rs_rusage;
+int getrusage(int, rs_rusage *);]])
+local ts = ffi.new('fathom_timespec')
+local now = progress.now
+if opt.clock == 'cpu' then -- CLOCK_PROCESS_CPUTIME_ID
+  now = function() ffi.C.clock_gettime(2, ts) return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec) end
+end
+
+local runs = {}
+if opt.models ~= 'sd' then runs[#runs + 1] = setup('constant depth', 1) end
+if opt.models ~= 'constant' then
+  runs[#runs + 1] = setup(('stochastic depth (linear to %g)'):format(opt.pL), opt.pL)
+end
 local crit = nn.CrossEntropyCriterion()
 local x = fathom.FloatTensor(opt.batch, 3, 32, 32):normal(0, 1)
 local y = fathom.LongTensor(opt.batch)
@@ -35,7 +54,7 @@ for i = 1, opt.batch do y[i] = (i - 1) % 10 + 1 end
 local config = { learningRate = 0.1, momentum = 0.9, nesterov = true, dampening = 0, weightDecay = 1e-4 }
 
 local function step(r)
-  local t0 = progress.now()
+  local t0 = now()
   optim.sgd(function()
     r.dw:zero()
     local out = r.model:forward(x)
@@ -43,7 +62,7 @@ local function step(r)
     r.model:backward(x, crit:backward(out, y))
     return loss, r.dw
   end, r.w, config, r.state)
-  local dt = progress.now() - t0
+  local dt = now() - t0
   local n = 0
   for _, b in ipairs(r.model.blocks) do n = n + b.nKept / opt.batch end -- row mode: fractions
   return dt, n
@@ -70,8 +89,8 @@ end
 local median = util.median
 
 local L = #runs[1].model.blocks
-print(('Fathom ResNet-%d training step, batch %d, %d threads, float32, %d timed steps (after %d warm-up), gate %s')
-  :format(opt.depth, opt.batch, opt.threads, opt.steps, opt.warmup, opt.gate))
+print(('Fathom ResNet-%d training step, batch %d, %d threads, float32, %d timed steps (after %d warm-up), gate %s, clock %s')
+  :format(opt.depth, opt.batch, opt.threads, opt.steps, opt.warmup, opt.gate, opt.clock))
 print(('%-36s %10s %10s %10s %14s'):format('', 's/step', 'min', 'img/s', 'blocks run'))
 local base
 for _, r in ipairs(runs) do
@@ -81,6 +100,11 @@ for _, r in ipairs(runs) do
   print(('%-36s %10.3f %10.3f %10.1f %9.2f / %d'):format(r.name, med, mn, opt.batch / med,
     r.active / #r.times, L))
 end
-local sd = median(runs[2].times)
-print(('stochastic depth saves %.1f%% of the step time (expected blocks run: %.2f of %d)')
-  :format(100 * (1 - sd / base), require('fathom.schedule').expectedActive(runs[2].model.schedule, L), L))
+if #runs == 2 then
+  local sd = median(runs[2].times)
+  print(('stochastic depth saves %.1f%% of the step time (expected blocks run: %.2f of %d)')
+    :format(100 * (1 - sd / base), require('fathom.schedule').expectedActive(runs[2].model.schedule, L), L))
+end
+local ru = ffi.new('rs_rusage')
+ffi.C.getrusage(0, ru)
+print(('peak resident memory of the process: %.0f MiB'):format(tonumber(ru.ru_maxrss) / 1024))

@@ -12,6 +12,7 @@
 # each in NCHW and channels_last; gates are linear decay to pL, one draw per mini-batch.
 # Reports the median seconds per step and images per second.
 #   /usr/bin/python3 bench/resnet_torch.py [threads=2] [steps=5] [batch=128] [depth=110] [pL=0.5]
+#                                          [clock=wall|cpu] [only=layout:mode,...]
 import sys
 import time
 
@@ -24,6 +25,10 @@ steps = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 batch = int(sys.argv[3]) if len(sys.argv) > 3 else 128
 depth = int(sys.argv[4]) if len(sys.argv) > 4 else 110
 pL = float(sys.argv[5]) if len(sys.argv) > 5 else 0.5
+# clock: wall, or cpu (process CPU time: with 1 thread, the step's cost on a shared machine)
+clock = time.process_time if len(sys.argv) > 6 and sys.argv[6] == 'cpu' else time.perf_counter
+# only: comma-separated "layout mode" names to run (e.g. channels_last:constant), default all
+only = set(sys.argv[7].split(',')) if len(sys.argv) > 7 else None
 warmup = 2
 torch.set_num_threads(threads)
 torch.manual_seed(0)
@@ -107,12 +112,12 @@ def run(mode, fmt):
     y = torch.arange(batch) % 10
     times, active = [], 0
     for s in range(warmup + steps):
-        t = time.perf_counter()
+        t = clock()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-        dt = time.perf_counter() - t
+        dt = clock() - t
         if s >= warmup:
             times.append(dt)
             active += sum(b.gate if mode != 'constant' else 1 for b in model.blocks)
@@ -124,7 +129,11 @@ print(f'PyTorch {torch.__version__} ResNet-{depth} training step, batch {batch},
 print(f'{"":40s} {"s/step":>10s} {"min":>10s} {"img/s":>10s} {"blocks run":>14s}')
 for fmt_name, fmt in (('NCHW', torch.contiguous_format), ('channels_last', torch.channels_last)):
     for mode in ('constant', 'mask', 'skip'):
+        if only is not None and fmt_name + ':' + mode not in only:
+            continue
         torch.manual_seed(1)
         med, mn, act, L = run(mode, fmt)
         print(f'{fmt_name + " " + mode:40s} {med:10.3f} {mn:10.3f} {batch / med:10.1f} '
               f'{act:9.2f} / {L}', flush=True)
+import resource
+print(f'peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB')

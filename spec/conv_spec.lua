@@ -229,6 +229,48 @@ describe('nn.SpatialConvolution', function()
     end
   end)
 
+  it('float32 strided fast path (stride phases) matches naive loops on odd shapes', function()
+    fathom.manualSeed(9)
+    -- {Ci, Co, kH, kW, sH, sW, pH, pW, N, H, W}: ResNet's stride-2 3x3 pad 1 at even and odd
+    -- sizes, batch 1, tiny planes, channel counts that do not fill tiles, stride 3, mixed
+    -- strides, 1x1 stride 2 (a phase that no tap reads), non-square kernels.
+    local shapes = {
+      { 16, 32, 3, 3, 2, 2, 1, 1, 2, 32, 32 }, { 5, 7, 3, 3, 2, 2, 1, 1, 1, 9, 11 },
+      { 3, 9, 3, 3, 2, 2, 1, 1, 2, 7, 7 }, { 2, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1 },
+      { 4, 5, 3, 3, 2, 2, 1, 1, 1, 2, 3 }, { 17, 18, 3, 3, 2, 2, 1, 1, 1, 5, 17 },
+      { 3, 4, 5, 5, 3, 3, 2, 2, 2, 10, 8 }, { 4, 3, 3, 3, 2, 1, 1, 1, 1, 7, 6 },
+      { 6, 4, 1, 1, 2, 2, 0, 0, 2, 8, 7 }, { 3, 5, 2, 3, 2, 2, 0, 1, 2, 6, 9 },
+    }
+    for _, s in ipairs(shapes) do
+      local Ci, Co, kH, kW, sH, sW, pH, pW, N, H, W = table.unpack(s)
+      local what = table.concat(s, ',')
+      local m = nn.SpatialConvolution(Ci, Co, kW, kH, sW, sH, pW, pH):float()
+      local x = fathom.FloatTensor(N, Ci, H, W):uniform(-2, 2)
+      local y = m:forward(x)
+      local yr = ref_forward(x:double(), m.weight:double(), m.bias:double(), sH, sW, pH, pW)
+      assert.are.same(yr:size():totable(), y:size():totable())
+      assert.is_true(maxdiff(y, yr) < 1e-5 * (1 + maxabs(yr)), 'forward ' .. what)
+      local gy = y:clone():uniform(-1, 1)
+      m:zeroGradParameters()
+      local gx = m:backward(x, gy)
+      local gxr, gwr = ref_backward(x:double(), m.weight:double(), gy:double(), sH, sW, pH, pW)
+      assert.is_true(maxdiff(gx, gxr) < 1e-5 * (1 + maxabs(gxr)), 'gradInput ' .. what)
+      assert.is_true(maxdiff(m.gradWeight, gwr) < 1e-5 * (1 + maxabs(gwr)), 'gradWeight ' .. what)
+    end
+  end)
+
+  it('float32 strided fast path overwrites gradInput, including phases no tap reaches', function()
+    fathom.manualSeed(10)
+    local m = nn.SpatialConvolution(3, 4, 1, 1, 2, 2, 0, 0):float()
+    local x = fathom.FloatTensor(2, 3, 6, 6):uniform(-1, 1)
+    local gy = m:forward(x):clone():uniform(-1, 1)
+    m.gradInput:resizeAs(x):fill(7) -- stale values must not survive
+    local gx = m:updateGradInput(x, gy)
+    local gxr = ref_backward(x:double(), m.weight:double(), gy:double(), 2, 2, 0, 0)
+    assert.is_true(maxdiff(gx, gxr) < 1e-5 * (1 + maxabs(gxr)))
+    assert.are.equal(0, gx[{ {}, {}, 2, {} }]:clone():abs():max()) -- odd rows: no tap
+  end)
+
   it('accGradParameters accumulates scale * gradient; gradInput is overwritten', function()
     fathom.manualSeed(6)
     for _, dtype in ipairs({ 'double', 'float' }) do

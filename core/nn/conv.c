@@ -2,8 +2,8 @@
  * dispatch between the two implementations, and the general one.
  *
  * Fast path (core/nn/conv_direct.c): float32 with AVX-512, stride 1 and "same width"
- * padding (3x3 pad 1, 1x1 pad 0: every ResNet convolution but the two stride-2 ones)
- * for forward and backward-input; any stride for backward-weight.
+ * padding (3x3 pad 1, 1x1 pad 0), and strides > 1 with "same"-style padding (ResNet's
+ * stride-2 convolutions) for forward and backward-input; any stride for backward-weight.
  * General path (here): im2col + one GEMM per image, for float64 and every other
  * shape. Images are split over the OpenMP threads, each calling OpenBLAS with ONE
  * thread (set before the parallel region, restored after), so BLAS and OpenMP never
@@ -39,6 +39,14 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
 int ft_conv_direct_backward_weight(const float *in, const float *gout, float *gw, double scale,
                                    int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
                                    int kW, int sh, int sw, int ph, int pw);
+/* forward_strided / backward_input_strided: any stride, padding and kernel with
+ * sw*Wo >= W and sh*Ho >= H (see direct_strided below), through the input's stride phases. */
+int ft_conv_direct_forward_strided(const float *in, float *out, const float *weight, const float *bias,
+                                   int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
+                                   int kW, int sh, int sw, int ph, int pw);
+int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const float *weight,
+                                          int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo,
+                                          int kH, int kW, int sh, int sw, int ph, int pw);
 
 /* The geometry of one call, checked. */
 typedef struct {
@@ -140,10 +148,18 @@ int ft_conv2d_check_limits(const char *fn, const ft_tensor *w, int64_t N, int64_
   return FT_OK;
 }
 
-/* The direct kernels apply to stride 1 with the output as wide as the input. */
+/* ---- which implementation serves which shape (float32) --------------------------
+ * The direct kernels apply to stride 1 with the output as wide as the input, and to
+ * strides > 1 whose output covers the input (s*Wo >= W, s*Ho >= H: every "same"-style
+ * padding, e.g. ResNet's 3x3 pad 1 stride 2), through the stride phases. */
 static int direct_same_width(const conv_geom *g) {
   return ft_conv_direct_available() && g->sh == 1 && g->sw == 1 && g->Wo == g->W;
 }
+static int direct_strided(const conv_geom *g) {
+  return ft_conv_direct_available() && (g->sh > 1 || g->sw > 1) && g->sw * g->Wo >= g->W &&
+         g->sh * g->Ho >= g->H;
+}
+/* ---- end of the implementation choice ------------------------------------------- */
 
 int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
                       const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w) {
@@ -196,6 +212,11 @@ int ft_cpu_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_te
     return ft_conv_direct_forward(ft_data(input), ft_data(output), ft_data(weight),
                                   bias ? ft_data(bias) : NULL, g.N, (int)g.Ci, (int)g.Co,
                                   (int)g.H, (int)g.Ho, (int)g.W, (int)g.kH, (int)g.kW, pad_h, pad_w, 0);
+  if (input->dtype == FT_FLOAT32 && direct_strided(&g))
+    return ft_conv_direct_forward_strided(ft_data(input), ft_data(output), ft_data(weight),
+                                          bias ? ft_data(bias) : NULL, g.N, (int)g.Ci, (int)g.Co,
+                                          (int)g.H, (int)g.W, (int)g.Ho, (int)g.Wo, (int)g.kH,
+                                          (int)g.kW, stride_h, stride_w, pad_h, pad_w);
   if (input->dtype == FT_FLOAT32)
     return conv_forward_f32(ft_data(input), ft_data(output), ft_data(weight),
                             bias ? ft_data(bias) : NULL, &g);
@@ -215,6 +236,11 @@ int ft_cpu_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_i
                                   g.N, (int)g.Co, (int)g.Ci, (int)g.Ho, (int)g.H, (int)g.W,
                                   (int)g.kH, (int)g.kW, (int)g.kH - 1 - pad_h,
                                   (int)g.kW - 1 - pad_w, 1);
+  if (grad_output->dtype == FT_FLOAT32 && direct_strided(&g))
+    return ft_conv_direct_backward_input_strided(ft_data(grad_output), ft_data(grad_input),
+                                                 ft_data(weight), g.N, (int)g.Ci, (int)g.Co, (int)g.H,
+                                                 (int)g.W, (int)g.Ho, (int)g.Wo, (int)g.kH, (int)g.kW,
+                                                 stride_h, stride_w, pad_h, pad_w);
   if (grad_output->dtype == FT_FLOAT32)
     return conv_backward_input_f32(ft_data(grad_output), ft_data(grad_input), ft_data(weight), &g);
   return conv_backward_input_f64(ft_data(grad_output), ft_data(grad_input), ft_data(weight), &g);

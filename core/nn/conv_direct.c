@@ -32,32 +32,33 @@ int ft_conv_direct_available(void) { return 1; }
 #define UNROLL _Pragma("GCC unroll 24")
 
 /* Lane masks of one image geometry: for output vector j (16 pixels of the flattened
- * output plane) and tap t = kh*kW + kw, the lanes whose input pixel is inside the
- * input plane; and the lanes of vector j that are inside the output plane. */
+ * output plane) and tap t, the lanes whose input pixel is inside the input plane; and
+ * the lanes of vector j that are inside the output plane. Tap t reads input row
+ * oh + dh[t], column ow + dw[t], of input channel cbase[t] + ci. */
 typedef struct {
-  int Hin, Hout, W, kH, kW, pad_h, pad_w;
+  int Hin, Hout, W;
   int nv;            /* vectors per output plane: ceil(Hout*W / 16)  */
-  int KK;            /* kH*kW taps                                     */
+  int KK;            /* taps                                           */
   uint16_t *tap;     /* [nv][KK]                                        */
   uint16_t *out;     /* [nv]                                            */
-  int *off;          /* [KK] input offset of tap t relative to q        */
+  int64_t *off;      /* [KK] input offset of tap t relative to q        */
   size_t bytes;
   void *mem;
 } geom;
 
-static int geom_init(geom *g, int Hin, int Hout, int W, int kH, int kW, int pad_h, int pad_w) {
-  g->Hin = Hin; g->Hout = Hout; g->W = W; g->kH = kH; g->kW = kW;
-  g->pad_h = pad_h; g->pad_w = pad_w;
-  g->KK = kH * kW;
+static int geom_init(geom *g, int Hin, int Hout, int W, int KK, const int *dh, const int *dw,
+                     const int *cbase) {
+  g->Hin = Hin; g->Hout = Hout; g->W = W;
+  g->KK = KK;
   g->nv = (int)(((int64_t)Hout * W + 15) / 16);
-  g->bytes = sizeof(uint16_t) * ((size_t)g->nv * g->KK + g->nv) + sizeof(int) * g->KK + 64;
+  g->bytes = sizeof(uint16_t) * ((size_t)g->nv * g->KK + g->nv) + sizeof(int64_t) * g->KK + 64;
   g->mem = ft_alloc(g->bytes);
   if (!g->mem) return ft_fail("conv: out of memory for %zu bytes of lane masks", g->bytes);
-  g->off = (int *)g->mem;
+  g->off = (int64_t *)g->mem;
   g->tap = (uint16_t *)(g->off + g->KK);
   g->out = g->tap + (size_t)g->nv * g->KK;
-  for (int kh = 0; kh < kH; kh++)
-    for (int kw = 0; kw < kW; kw++) g->off[kh * kW + kw] = (kh - pad_h) * W + (kw - pad_w);
+  for (int t = 0; t < KK; t++)
+    g->off[t] = (int64_t)cbase[t] * Hin * W + (int64_t)dh[t] * W + dw[t];
   int64_t P = (int64_t)Hout * W;
   memset(g->tap, 0, sizeof(uint16_t) * ((size_t)g->nv * g->KK + g->nv));
   for (int64_t q = 0; q < P; q++) {
@@ -65,13 +66,9 @@ static int geom_init(geom *g, int Hin, int Hout, int W, int kH, int kW, int pad_
     const uint16_t bit = (uint16_t)(1u << (q % 16));
     const int oh = (int)(q / W), ow = (int)(q % W);
     g->out[j] |= bit;
-    for (int kh = 0; kh < kH; kh++) {
-      int ih = oh + kh - pad_h;
-      if (ih < 0 || ih >= Hin) continue;
-      for (int kw = 0; kw < kW; kw++) {
-        int iw = ow + kw - pad_w;
-        if (iw >= 0 && iw < W) g->tap[j * g->KK + kh * kW + kw] |= bit;
-      }
+    for (int t = 0; t < KK; t++) {
+      int ih = oh + dh[t], iw = ow + dw[t];
+      if (ih >= 0 && ih < Hin && iw >= 0 && iw < W) g->tap[j * g->KK + t] |= bit;
     }
   }
   return FT_OK;
@@ -95,10 +92,13 @@ enum { FR = 8, FV = 3 };
 
 typedef struct {
   const float *in; float *out; const float *wr; const float *bias;
-  int Ci, Co; int64_t in_plane, out_plane;
+  int Ci, Co;        /* input channels per tap, output channels        */
+  int64_t in_img;    /* floats per input image                         */
+  int64_t in_plane, out_plane;
   const geom *g;
   int cb;            /* input channels per block (see fwd_tile)        */
   int stream;        /* write full vectors with non-temporal stores    */
+  int64_t in_n0, out_n0; /* image index of in[0] and out[0] (per-block buffers) */
 } fwd_args;
 
 /* One tile: R output channels co0.. x V output vectors (v-th = image nv[v], vector jv[v]). */
@@ -113,7 +113,7 @@ INL void fwd_tile(const fwd_args *a, int R, int V, int co0, const int64_t *nvec,
   }
   const float *base[FV];
   UNROLL
-  for (int v = 0; v < V; v++) base[v] = a->in + nvec[v] * a->Ci * a->in_plane + 16 * (int64_t)jv[v];
+  for (int v = 0; v < V; v++) base[v] = a->in + (nvec[v] - a->in_n0) * a->in_img + 16 * (int64_t)jv[v];
   const int Co = a->Co;
   const int64_t ip = a->in_plane;
   /* Input channels in blocks of a->cb, so the lines one block touches fit in L1's
@@ -145,7 +145,7 @@ INL void fwd_tile(const fwd_args *a, int R, int V, int co0, const int64_t *nvec,
   }
   UNROLL
   for (int v = 0; v < V; v++) {
-    float *o = a->out + (nvec[v] * Co + co0) * a->out_plane + 16 * (int64_t)jv[v];
+    float *o = a->out + ((nvec[v] - a->out_n0) * Co + co0) * a->out_plane + 16 * (int64_t)jv[v];
     __mmask16 om = g->out[jv[v]];
     if (om == 0xffff && a->stream)
       UNROLL
@@ -184,65 +184,316 @@ static int64_t fwd_group(int64_t nimg, int nv, int64_t img_bytes) {
   return g;
 }
 
-int ft_conv_direct_forward(const float *in, float *out, const float *weight, const float *bias,
-                           int64_t N, int Ci, int Co, int Hin, int Hout, int W, int kH, int kW,
-                           int pad_h, int pad_w, int flip) {
-  geom g;
-  FT_TRY(geom_init(&g, Hin, Hout, W, kH, kW, pad_h, pad_w));
-  /* wr[t][ci][co]: the weight each tile broadcasts, in the order it reads them.
-   * flip: weight is [Ci, Co, kH, kW] of the forward conv (backward-input) and the taps
-   * are mirrored; otherwise weight is [Co, Ci, kH, kW]. */
-  size_t wbytes = sizeof(float) * (size_t)g.KK * Ci * Co;
-  float *wr = ft_alloc(wbytes);
-  if (!wr) { geom_free(&g); return ft_fail("conv: out of memory for %zu bytes", wbytes); }
-  for (int co = 0; co < Co; co++)
-    for (int ci = 0; ci < Ci; ci++)
-      for (int t = 0; t < g.KK; t++) {
-        float w = flip ? weight[((int64_t)ci * Co + co) * g.KK + (g.KK - 1 - t)]
-                       : weight[((int64_t)co * Ci + ci) * g.KK + t];
-        wr[((int64_t)t * Ci + ci) * Co + co] = w;
-      }
-  /* An output of 8 MiB or more leaves the caches anyway: streaming stores skip the
-   * read-for-ownership and keep the input lines in L1/L2 (measured: 32x32x16 planes at
-   * batch 128, 2 threads, 10-15% faster; no change on the smaller stages). Needs every
-   * full vector 64-byte aligned. */
-  const int stream = (int64_t)N * Co * Hout * W * 4 >= (8 << 20) && ((uintptr_t)out % 64) == 0 &&
-                     ((int64_t)Hout * W) % 16 == 0;
-  fwd_args a = { in, out, wr, bias, Ci, Co, (int64_t)Hin * W, (int64_t)Hout * W, &g,
-                 conv_channel_block(Ci, (int64_t)Hin * W), stream };
-  int64_t G = fwd_group(N, g.nv, (int64_t)Ci * Hin * W * 4);
-  /* Each thread takes a contiguous range of blocks of G images, and while it computes
-   * one block it prefetches the next into L2: the tiles read many planes at once, more
-   * streams than the hardware prefetchers follow. */
-  const int64_t nblocks = (N + G - 1) / G;
+/* Images [nb, ne) of one call; while it computes, it prefetches pf_lines cache lines
+ * from pf into L2 (the next block's input: the tiles read many planes at once, more
+ * streams than the hardware prefetchers follow). */
+static void direct_block(const fwd_args *a, int64_t nb, int64_t ne, const char *pf, int64_t pf_lines) {
+  const geom *g = a->g;
+  int64_t nvec[FV]; int jv[FV];
+  const int64_t total = (ne - nb) * g->nv, steps = (total + FV - 1) / FV;
+  const int64_t pf_step = (pf_lines + steps - 1) / steps;
+  for (int64_t b = 0, step = 0; b < total; b += FV, step++) {
+    int V = total - b < FV ? (int)(total - b) : FV;
+    for (int v = 0; v < V; v++) { nvec[v] = nb + (b + v) / g->nv; jv[v] = (int)((b + v) % g->nv); }
+    for (int64_t l = step * pf_step; l < (step + 1) * pf_step && l < pf_lines; l++)
+      _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
+    /* The tile's input (V vectors x Ci planes) stays in L1 across the co-blocks. */
+    for (int co0 = 0; co0 < a->Co; co0 += FR) {
+      int R = a->Co - co0 < FR ? a->Co - co0 : FR;
+      fwd_dispatch(a, R, V, co0, nvec, jv);
+    }
+  }
+}
+
+/* An output of 8 MiB or more leaves the caches anyway: streaming stores skip the
+ * read-for-ownership and keep the input lines in L1/L2 (measured: 32x32x16 planes at
+ * batch 128, 2 threads, 10-15% faster; no change on the smaller stages). Needs every
+ * full vector 64-byte aligned. */
+static int use_stream(int64_t N, int Co, const geom *g, const float *out) {
+  return (int64_t)N * Co * g->Hout * g->W * 4 >= (8 << 20) && ((uintptr_t)out % 64) == 0 &&
+         ((int64_t)g->Hout * g->W) % 16 == 0;
+}
+
+/* The driver: out [N, Co, Hout, W] = the taps of g over in (images in_img floats apart,
+ * planes Hin*W), weights wr [KK][Ci][Co]. Each thread takes a contiguous range of
+ * blocks of G images and prefetches the next block while it computes one. */
+static void direct_run(const float *in, float *out, const float *wr, const float *bias, int64_t N,
+                       int Ci, int64_t in_img, int Co, const geom *g) {
+  const int stream = use_stream(N, Co, g, out);
+  fwd_args a = { in, out, wr, bias, Ci, Co, in_img, (int64_t)g->Hin * g->W, (int64_t)g->Hout * g->W, g,
+                 conv_channel_block(Ci, (int64_t)g->Hin * g->W), stream, 0, 0 };
+  const int64_t G = fwd_group(N, g->nv, in_img * 4), nblocks = (N + G - 1) / G;
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
   for (int64_t blk = 0; blk < nblocks; blk++) {
-    int64_t nvec[FV]; int jv[FV];
     const int64_t nb = blk * G, ne = nb + G < N ? nb + G : N;
-    const int64_t total = (ne - nb) * g.nv, steps = (total + FV - 1) / FV;
-    const char *pf = (const char *)(in + ne * Ci * a.in_plane);
     const int64_t next = N - ne < G ? N - ne : G; /* images in the next block */
-    const int64_t pf_lines = (next * Ci * a.in_plane * 4 + 63) / 64;
-    const int64_t pf_step = (pf_lines + steps - 1) / steps;
-    for (int64_t b = 0, step = 0; b < total; b += FV, step++) {
-      int V = total - b < FV ? (int)(total - b) : FV;
-      for (int v = 0; v < V; v++) { nvec[v] = nb + (b + v) / g.nv; jv[v] = (int)((b + v) % g.nv); }
-      for (int64_t l = step * pf_step; l < (step + 1) * pf_step && l < pf_lines; l++)
-        _mm_prefetch(pf + 64 * l, _MM_HINT_T1);
-      /* The tile's input (V vectors x Ci planes) stays in L1 across the co-blocks. */
-      for (int co0 = 0; co0 < Co; co0 += FR) {
-        int R = Co - co0 < FR ? Co - co0 : FR;
-        fwd_dispatch(&a, R, V, co0, nvec, jv);
-      }
-    }
+    direct_block(&a, nb, ne, (const char *)(in + ne * in_img), (next * in_img * 4 + 63) / 64);
   }
   if (stream) _mm_sfence(); /* streaming stores visible before the region ends */
   }
+}
+
+/* Floor division and the matching remainder in [0, s). */
+static int fdiv(int a, int s) { return a >= 0 ? a / s : -((-a + s - 1) / s); }
+
+int ft_conv_direct_forward(const float *in, float *out, const float *weight, const float *bias,
+                           int64_t N, int Ci, int Co, int Hin, int Hout, int W, int kH, int kW,
+                           int pad_h, int pad_w, int flip) {
+  const int KK = kH * kW;
+  size_t tbytes = sizeof(int) * 3 * (size_t)KK;
+  int *dh = ft_alloc(tbytes);
+  if (!dh) return ft_fail("conv: out of memory for %zu bytes", tbytes);
+  int *dw = dh + KK, *cb = dw + KK;
+  for (int kh = 0; kh < kH; kh++)
+    for (int kw = 0; kw < kW; kw++) {
+      dh[kh * kW + kw] = kh - pad_h; dw[kh * kW + kw] = kw - pad_w; cb[kh * kW + kw] = 0;
+    }
+  geom g;
+  int st = geom_init(&g, Hin, Hout, W, KK, dh, dw, cb);
+  ft_free_bytes(dh, tbytes);
+  FT_TRY(st);
+  /* wr[t][ci][co]: the weight each tile broadcasts, in the order it reads them.
+   * flip: weight is [Ci, Co, kH, kW] of the forward conv (backward-input) and the taps
+   * are mirrored; otherwise weight is [Co, Ci, kH, kW]. */
+  size_t wbytes = sizeof(float) * (size_t)KK * Ci * Co;
+  float *wr = ft_alloc(wbytes);
+  if (!wr) { geom_free(&g); return ft_fail("conv: out of memory for %zu bytes", wbytes); }
+  for (int co = 0; co < Co; co++)
+    for (int ci = 0; ci < Ci; ci++)
+      for (int t = 0; t < KK; t++) {
+        float w = flip ? weight[((int64_t)ci * Co + co) * KK + (KK - 1 - t)]
+                       : weight[((int64_t)co * Ci + ci) * KK + t];
+        wr[((int64_t)t * Ci + ci) * Co + co] = w;
+      }
+  direct_run(in, out, wr, bias, N, Ci, (int64_t)Ci * Hin * W, Co, &g);
   ft_free_bytes(wr, wbytes);
   geom_free(&g);
   return FT_OK;
+}
+
+/* ---- strided convolutions through the same kernel: stride phases -----------------
+ * With stride s, output pixel (oh, ow) reads input row s*oh + kh - ph. Writing
+ * kh - ph = s*d + a (0 <= a < s) makes that row s*(oh + d) + a: row oh + d of the input's
+ * phase a, the plane of its rows a, a+s, a+2s... So a strided convolution is a stride-1
+ * convolution of the input's sh*sw phases, each tap (kh, kw) reading one phase at the
+ * offset (d_h, d_w): the same 9 taps, no zero taps. The phase planes are built Wo wide
+ * (the flattened-plane kernel needs input and output of one width), which is exact when
+ * sw*Wo >= W (then a column past Wo lies in the zero padding): the caller checks it. */
+typedef struct {
+  int sh, sw, ph, pw, kH, kW;
+  int H, W, Ho, Wo;
+  int Hph;           /* rows of a phase plane                          */
+  int *dh, *dw, *ph_of; /* per tap: row/column offset, phase index a*sw + b */
+  size_t bytes;
+} phases;
+
+static int phases_init(phases *q, int H, int W, int Ho, int Wo, int kH, int kW, int sh, int sw,
+                       int ph, int pw) {
+  *q = (phases){ sh, sw, ph, pw, kH, kW, H, W, Ho, Wo, 0, NULL, NULL, NULL, 0 };
+  const int KK = kH * kW;
+  q->bytes = sizeof(int) * 3 * (size_t)KK;
+  q->dh = ft_alloc(q->bytes);
+  if (!q->dh) return ft_fail("conv: out of memory for %zu bytes", q->bytes);
+  q->dw = q->dh + KK; q->ph_of = q->dw + KK;
+  int dmax = 0;
+  for (int kh = 0; kh < kH; kh++)
+    for (int kw = 0; kw < kW; kw++) {
+      const int t = kh * kW + kw, d = fdiv(kh - ph, sh), e = fdiv(kw - pw, sw);
+      q->dh[t] = d; q->dw[t] = e;
+      q->ph_of[t] = (kh - ph - d * sh) * sw + (kw - pw - e * sw);
+      if (d > dmax) dmax = d;
+    }
+  q->Hph = Ho + dmax;
+  return FT_OK;
+}
+static void phases_free(phases *q) { ft_free_bytes(q->dh, q->bytes); }
+
+/* xs [ne-nb][sh*sw][C][Hph][Wo]: phase (a, b) of images [nb, ne) of x [N, C, H, W],
+ * zero outside x. Stride 2 (ResNet's) deinterleaves 32 floats at a time. */
+static void phase_split(const phases *q, const float *x, float *xs, int64_t nb, int64_t ne, int C) {
+  const int64_t plane = (int64_t)q->Hph * q->Wo, np = (int64_t)q->sh * q->sw;
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int64_t n = nb; n < ne; n++)
+    for (int c = 0; c < C; c++) {
+      const float *src = x + (n * C + c) * (int64_t)q->H * q->W;
+      for (int a = 0; a < q->sh; a++) {
+        for (int i = 0; i < q->Hph; i++) {
+          const int r = q->sh * i + a;
+          float *d[4]; /* the rows of phases (a, 0..sw-1) */
+          for (int b = 0; b < q->sw && b < 4; b++)
+            d[b] = xs + (((n - nb) * np + a * q->sw + b) * C + c) * plane + (int64_t)i * q->Wo;
+          if (r >= q->H) {
+            for (int b = 0; b < q->sw; b++)
+              memset(xs + (((n - nb) * np + a * q->sw + b) * C + c) * plane + (int64_t)i * q->Wo, 0,
+                     sizeof(float) * q->Wo);
+            continue;
+          }
+          const float *sr = src + (int64_t)r * q->W;
+          int j = 0;
+          if (q->sw == 2) /* full 32-float chunks of the source row */
+            for (; 2 * j + 32 <= q->W && j + 16 <= q->Wo; j += 16) {
+              __m512 lo = _mm512_loadu_ps(sr + 2 * j), hi = _mm512_loadu_ps(sr + 2 * j + 16);
+              _mm512_storeu_ps(d[0] + j, _mm512_permutex2var_ps(lo, even, hi));
+              _mm512_storeu_ps(d[1] + j, _mm512_permutex2var_ps(lo, odd, hi));
+            }
+          for (int b = 0; b < q->sw; b++) {
+            float *dr = xs + (((n - nb) * np + a * q->sw + b) * C + c) * plane + (int64_t)i * q->Wo;
+            for (int jj = j; jj < q->Wo; jj++) {
+              const int col = q->sw * jj + b;
+              dr[jj] = col < q->W ? sr[col] : 0.0f;
+            }
+          }
+        }
+      }
+    }
+}
+
+static int conv_threads_max(void) {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+/* One parallel region: each thread splits a block of images into its phases (in its
+ * own buffer, which stays in L2) and runs the kernel over it. */
+int ft_conv_direct_forward_strided(const float *in, float *out, const float *weight, const float *bias,
+                                   int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
+                                   int kW, int sh, int sw, int ph, int pw) {
+  phases q;
+  FT_TRY(phases_init(&q, H, W, Ho, Wo, kH, kW, sh, sw, ph, pw));
+  const int KK = kH * kW, np = sh * sw, nt = conv_threads_max();
+  const int64_t img = (int64_t)np * Ci * q.Hph * Wo;
+  int *cb = ft_alloc(sizeof(int) * (size_t)KK);
+  geom g = { 0 };
+  int st = cb ? FT_OK : ft_fail("conv: out of memory");
+  if (st == FT_OK) {
+    for (int t = 0; t < KK; t++) cb[t] = q.ph_of[t] * Ci;
+    st = geom_init(&g, q.Hph, Ho, Wo, KK, q.dh, q.dw, cb);
+    ft_free_bytes(cb, sizeof(int) * (size_t)KK);
+  }
+  if (st != FT_OK) { phases_free(&q); return st; }
+  const int64_t G = fwd_group(N, g.nv, img * 4), nblocks = (N + G - 1) / G;
+  size_t xbytes = sizeof(float) * (size_t)(G * img) * nt + 64 * (size_t)nt;
+  size_t wbytes = sizeof(float) * (size_t)KK * Ci * Co;
+  float *xs = ft_alloc(xbytes), *wr = ft_alloc(wbytes);
+  if (!xs || !wr) st = ft_fail("conv: out of memory for %zu bytes", xbytes + wbytes);
+  if (st == FT_OK) {
+    for (int co = 0; co < Co; co++)
+      for (int ci = 0; ci < Ci; ci++)
+        for (int t = 0; t < KK; t++) wr[((int64_t)t * Ci + ci) * Co + co] = weight[((int64_t)co * Ci + ci) * KK + t];
+    const int stream = use_stream(N, Co, &g, out);
+#pragma omp parallel
+    {
+      float *mine = xs + (size_t)conv_thread() * (G * img + 16);
+      fwd_args a = { mine, out, wr, bias, Ci, Co, img, (int64_t)q.Hph * Wo, (int64_t)Ho * Wo, &g,
+                     conv_channel_block(Ci, (int64_t)q.Hph * Wo), stream, 0, 0 };
+#pragma omp for schedule(static)
+      for (int64_t blk = 0; blk < nblocks; blk++) {
+        const int64_t nb = blk * G, ne = nb + G < N ? nb + G : N;
+        const int64_t next = N - ne < G ? N - ne : G;
+        phase_split(&q, in, mine, nb, ne, Ci);
+        a.in_n0 = nb;
+        direct_block(&a, nb, ne, (const char *)(in + ne * (int64_t)Ci * H * W),
+                     (next * Ci * (int64_t)H * W * 4 + 63) / 64);
+      }
+      if (stream) _mm_sfence();
+    }
+  }
+  if (xs) ft_free_bytes(xs, xbytes);
+  if (wr) ft_free_bytes(wr, wbytes);
+  geom_free(&g);
+  phases_free(&q);
+  return st;
+}
+
+/* Backward-input of a strided convolution, phase by phase of grad_input: its row
+ * s*i + a receives grad_output row i - d from every tap (kh, kw) of phase a (kh - ph =
+ * s*d + a), so phase (a, b) is a stride-1 convolution of grad_output with the taps of
+ * that phase at offsets (-d_h, -d_w), computed Wo wide into a per-thread buffer (one
+ * block of images, in L2) and scattered into grad_input. One parallel region. */
+typedef struct {
+  geom g;            /* g.KK == 0: no tap reaches the phase (its gradient is zero) */
+  float *wr;         /* [taps][Co][Ci]                                             */
+  int Hp, Wp;        /* rows and columns of grad_input in the phase                */
+} bwd_phase;
+
+int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const float *weight,
+                                          int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo,
+                                          int kH, int kW, int sh, int sw, int ph, int pw) {
+  phases q;
+  FT_TRY(phases_init(&q, H, W, Ho, Wo, kH, kW, sh, sw, ph, pw));
+  const int KK = kH * kW, np = sh * sw, Hmax = (H + sh - 1) / sh, nt = conv_threads_max();
+  size_t tbytes = sizeof(int) * 3 * (size_t)KK + sizeof(bwd_phase) * (size_t)np;
+  size_t wbytes = sizeof(float) * (size_t)KK * Ci * Co;
+  bwd_phase *P = ft_alloc(tbytes); /* the phases, then three int arrays of KK */
+  float *wr = ft_alloc(wbytes);
+  int st = P && wr ? FT_OK : ft_fail("conv: out of memory for %zu bytes", tbytes + wbytes);
+  int *dh = P ? (int *)(P + np) : NULL;
+  int ready = 0; /* phases whose geom was built */
+  for (int p = 0, t0 = 0; st == FT_OK && p < np; p++, ready++) {
+    const int a = p / sw, b = p % sw;
+    int *dw = dh + KK, *cb = dw + KK, n = 0;
+    P[p] = (bwd_phase){ { 0 }, wr + (int64_t)t0 * Co * Ci, (H - a + sh - 1) / sh, (W - b + sw - 1) / sw };
+    for (int t = 0; t < KK; t++)
+      if (q.ph_of[t] == p) {
+        dh[n] = -q.dh[t]; dw[n] = -q.dw[t]; cb[n] = 0;
+        for (int co = 0; co < Co; co++)
+          for (int ci = 0; ci < Ci; ci++)
+            P[p].wr[((int64_t)n * Co + co) * Ci + ci] = weight[((int64_t)co * Ci + ci) * KK + t];
+        n++;
+      }
+    t0 += n;
+    if (n > 0 && P[p].Hp > 0) st = geom_init(&P[p].g, Ho, P[p].Hp, Wo, n, dh, dw, cb);
+  }
+  int64_t G = 1;
+  for (int p = 0; p < ready; p++)
+    if (P[p].g.KK) { int64_t gp = fwd_group(N, P[p].g.nv, (int64_t)Co * Ho * Wo * 4); if (gp > G) G = gp; }
+  const int64_t bimg = (int64_t)Ci * Hmax * Wo, nblocks = (N + G - 1) / G;
+  size_t bbytes = sizeof(float) * (size_t)(G * bimg + 16) * nt;
+  float *buf = st == FT_OK ? ft_alloc(bbytes) : NULL;
+  if (st == FT_OK && !buf) st = ft_fail("conv: out of memory for %zu bytes", bbytes);
+  if (st == FT_OK) {
+#pragma omp parallel
+    {
+      float *mine = buf + (size_t)conv_thread() * (G * bimg + 16);
+#pragma omp for schedule(static)
+      for (int64_t blk = 0; blk < nblocks; blk++) {
+        const int64_t nb = blk * G, ne = nb + G < N ? nb + G : N;
+        for (int p = 0; p < np; p++) {
+          const bwd_phase *f = &P[p];
+          const int a = p / sw, b = p % sw;
+          if (f->Hp <= 0 || f->Wp <= 0) continue;
+          if (f->g.KK) {
+            fwd_args ar = { gout, mine, f->wr, NULL, Co, Ci, (int64_t)Co * Ho * Wo, (int64_t)Ho * Wo,
+                            (int64_t)f->Hp * Wo, &f->g, conv_channel_block(Co, (int64_t)Ho * Wo), 0, 0, nb };
+            direct_block(&ar, nb, ne, NULL, 0);
+          }
+          for (int64_t nc = nb * Ci; nc < ne * Ci; nc++) {
+            const float *s = mine + (nc - nb * Ci) * f->Hp * (int64_t)Wo;
+            for (int i = 0; i < f->Hp; i++) {
+              float *d = gin + (nc * H + (int64_t)sh * i + a) * W + b;
+              if (!f->g.KK) { for (int j = 0; j < f->Wp; j++) d[(int64_t)sw * j] = 0.0f; continue; }
+              const float *sr = s + (int64_t)i * Wo;
+              if (sw == 1) { memcpy(d, sr, sizeof(float) * f->Wp); continue; }
+              for (int j = 0; j < f->Wp; j++) d[(int64_t)sw * j] = sr[j];
+            }
+          }
+        }
+      }
+    }
+  }
+  for (int p = 0; p < ready; p++)
+    if (P[p].g.KK) geom_free(&P[p].g);
+  if (buf) ft_free_bytes(buf, bbytes);
+  if (P) ft_free_bytes(P, tbytes);
+  if (wr) ft_free_bytes(wr, wbytes);
+  phases_free(&q);
+  return st;
 }
 
 /* ---- backward of the weight, output channels in lanes (any stride) --------------
@@ -569,6 +820,16 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
 int ft_conv_direct_backward_weight(const float *in, const float *gout, float *gw, double scale,
                                    int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
                                    int kW, int sh, int sw, int ph, int pw) {
+  return ft_fail("conv: direct kernels need AVX-512");
+}
+int ft_conv_direct_forward_strided(const float *in, float *out, const float *weight, const float *bias,
+                                   int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo, int kH,
+                                   int kW, int sh, int sw, int ph, int pw) {
+  return ft_fail("conv: direct kernels need AVX-512");
+}
+int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const float *weight,
+                                          int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo,
+                                          int kH, int kW, int sh, int sw, int ph, int pw) {
   return ft_fail("conv: direct kernels need AVX-512");
 }
 #endif
