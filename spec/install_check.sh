@@ -2,7 +2,8 @@
 # spec/install_check.sh -- the luarocks installation, checked for real: build and install
 # a copy of this checkout into a scratch LuaRocks tree with rockspec/fathom-scm-1.rockspec,
 # then, from another directory and with only `luarocks path` set, require 'fathom' and
-# print a random tensor, require the models, and run a ResNet-20 recipe for a few
+# print a random tensor, require the models and the Torch7 names (torch, nn, optim, ...),
+# run the installed fathom command, and run a ResNet-20 recipe for a few
 # iterations with fathom-train (needs FATHOM_DATA with CIFAR-10; skipped, saying so,
 # without it). Exits non-zero on any failure (CI runs it).
 #   sh spec/install_check.sh            tree in a temporary directory, removed after
@@ -47,6 +48,23 @@ assert(package.searchpath('models.resnet_imagenet', package.path):find('$tree', 
 assert(package.searchpath('recipes.cifar10_sd', package.path):find('$tree', 1, true), 'recipes not installed')
 print('install_check: models and recipes installed')
 "
+# The Torch7 names and the fathom command (REPL and script runner) are installed too.
+luajit -e "
+for _, m in ipairs({ 'torch', 'nn', 'optim', 'paths', 'nninit', 'cudnn', 'cunn', 'fathom.t7', 'fathom.repl' }) do
+  local p = package.searchpath(m, package.path)
+  assert(p and p:find('$tree', 1, true), m .. ' is not installed in the rock tree: ' .. tostring(p))
+  require(m)
+end
+local f = os.tmpname()
+torch.save(f, nn.Sequential():add(nn.Linear(2, 3)))
+assert(torch.type(torch.load(f)) == 'nn.Sequential')
+os.remove(f)
+"
+out=$("$tree/bin/fathom" -e 'print(torch.type(torch.range(1, 3)), nn.Tanh())')
+echo "$out"
+echo "$out" | grep -q 'torch.FloatTensor	nn.Tanh' || { echo "install_check: installed fathom command failed" >&2; exit 1; }
+echo "install_check: Torch7 names and the fathom command installed"
+
 if [ -z "${FATHOM_DATA:-}" ]; then
   echo "install_check: recipe run skipped: set FATHOM_DATA=DIR (a folder with cifar-10-batches-bin) to run it"
   exit 0
