@@ -7,12 +7,8 @@ local json = require 'fathom.json'
 local st = require 'fathom.safetensors'
 local ck = require 'fathom.checkpoint'
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  ck.mkdir(d)
-  return d
-end
+local check = require 'check'
+local tmpdir = check.tmpdir
 local function slurp(path)
   local f = assert(io.open(path, 'rb'))
   local s = f:read('*a')

@@ -12,16 +12,10 @@ local F = require 'fathom.ffi'
 local TOL = 1e-5
 
 -- fn must raise an error whose message contains every string in `parts`.
-local function expect_error(fn, parts)
-  local ok, msg = pcall(fn)
-  assert.is_false(ok, 'expected an error')
-  msg = tostring(msg)
-  for _, p in ipairs(parts) do
-    assert.is_truthy(msg:find(p, 1, true), ('error %q should mention %q'):format(msg, p))
-  end
-end
+local check = require 'check'
+local expect_error = check.expect_error
 
-local function maxdiff(a, b) return (a:double() - b:double()):abs():max() end
+local maxdiff = check.maxdiff
 local function maxabs(a) return a:clone():abs():max() end
 
 ---------------------------------------------------------------- naive reference

@@ -11,15 +11,8 @@ local ffi = require 'ffi'
 local C = fathom.C
 local cuda = fathom.cuda
 
-local function expect_error(fn, parts)
-  local ok, msg = pcall(fn)
-  assert.is_false(ok, 'expected an error')
-  msg = tostring(msg)
-  for _, p in ipairs(parts) do
-    assert.is_truthy(msg:find(p, 1, true), ('error %q should mention %q'):format(msg, p))
-  end
-  return msg
-end
+local check = require 'check'
+local expect_error = check.expect_error
 
 local unpack = table.unpack or unpack
 local GPU = cuda.isAvailable()

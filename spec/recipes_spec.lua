@@ -20,11 +20,8 @@ local function sh(args)
   return code, slurp(out), slurp(err)
 end
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  return d
-end
+local check = require 'check'
+local tmpdir = check.tmppath
 
 -- Tests that need the real CIFAR-10 (FATHOM_DATA) report as pending without it.
 local function needs_data()

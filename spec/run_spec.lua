@@ -12,13 +12,8 @@ local json = require 'fathom.json'
 local schedule = require 'fathom.schedule'
 local check = require 'check'
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  ck.mkdir(d)
-  return d
-end
-local function rmdir(d) os.execute("rm -rf '" .. d .. "'") end
+local tmpdir = check.tmpdir
+local rmdir = check.rmdir
 
 local function dataset(n, seed)
   local g = fathom.Generator(seed)

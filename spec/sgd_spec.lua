@@ -6,14 +6,8 @@ local nn = require 'fathom.nn'
 local optim = require 'fathom.optim'
 local unpack = table.unpack or unpack
 
-local function expect_error(fn, parts)
-  local ok, msg = pcall(fn)
-  assert.is_false(ok, 'expected an error')
-  msg = tostring(msg)
-  for _, p in ipairs(parts) do
-    assert.is_truthy(msg:find(p, 1, true), ('error %q should mention %q'):format(msg, p))
-  end
-end
+local check = require 'check'
+local expect_error = check.expect_error
 
 -- The gradient used by every run: depends on x, so each step's history matters.
 local C0 = { 0.3, -1.2, 0.05, 2.0 }

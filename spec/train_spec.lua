@@ -15,13 +15,9 @@ local ck = require 'fathom.checkpoint'
 local logmod = require 'fathom.log'
 local json = require 'fathom.json'
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  ck.mkdir(d)
-  return d
-end
-local function rmdir(d) os.execute("rm -rf '" .. d .. "'") end
+local check = require 'check'
+local tmpdir = check.tmpdir
+local rmdir = check.rmdir
 
 -- Synthetic 3x8x8 images of 3 classes: class k brightens channel k, plus noise.
 local function synthetic(n, seed)

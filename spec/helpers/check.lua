@@ -1,4 +1,4 @@
--- check.lua -- small assertions shared by the nn specs.
+-- check.lua -- small assertions and scratch folders shared by the specs.
 local assert = require 'luassert'
 local M = {}
 
@@ -13,6 +13,23 @@ function M.expect_error(fn, parts)
   for _, p in ipairs(parts) do
     assert.is_truthy(msg:find(p, 1, true), ('error %q should mention %q'):format(msg, p))
   end
+  return msg
 end
+
+-- A fresh temporary path that does not exist yet (for a run's -save DIR).
+function M.tmppath()
+  local d = os.tmpname()
+  os.remove(d)
+  return d
+end
+
+-- A fresh, empty temporary directory.
+function M.tmpdir()
+  local d = M.tmppath()
+  os.execute("mkdir -p '" .. d .. "'")
+  return d
+end
+
+function M.rmdir(d) os.execute("rm -rf '" .. d .. "'") end
 
 return M
