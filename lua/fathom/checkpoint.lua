@@ -8,10 +8,11 @@
 --                                 states, loader state, the log, and the two file names
 -- Each is written as X.tmp, flushed to disk, closed, renamed over X. latest.json goes last
 -- and names the tensor files, so a crash at any point leaves the previous checkpoint whole;
--- the previous tensor files are deleted only after the new latest.json is in place.
+-- older tensor files are deleted only after the new latest.json is in place.
 local fathom = require 'fathom'
 local json = require 'fathom.json'
 local st = require 'fathom.safetensors'
+local fault = require 'fathom.fault'
 
 local ck = {}
 ck.FORMAT = 'fathom-checkpoint'
@@ -30,8 +31,10 @@ ck.exists = exists
 function ck.atomicWrite(path, writer)
   local tmp = path .. '.tmp'
   local ok, err = pcall(writer, tmp)
+  fault.point('checkpoint: ' .. path .. '.tmp written')
   if ok then
     local renamed, rerr = os.rename(tmp, path)
+    fault.point('checkpoint: ' .. path .. ' renamed')
     if not renamed then ok, err = false, ('cannot rename %s to %s: %s'):format(tmp, path, tostring(rerr)) end
   end
   if not ok then
@@ -45,6 +48,7 @@ function ck.writeText(path, text)
     local f = st.open(tmp, 'wb')
     local ok, err = pcall(f.write, f, text)
     if not ok then f:close() error(err, 0) end
+    fault.point('checkpoint: ' .. tmp .. ' written, not synced')
     f:sync_close()
   end)
 end
@@ -207,7 +211,7 @@ end
 function ck.save(dir, state)
   local tag = ('e%04d_i%08d'):format(state.epoch or 0, state.iteration or 0)
   local weights, optimFile = 'model_' .. tag .. '.safetensors', 'optim_' .. tag .. '.safetensors'
-  local previous = exists(dir .. '/latest.json') and ck.readInfo(dir, true) or nil
+  fault.point('checkpoint: save begins')
 
   local entries = ck.namedTensors(state.model)
   check_coverage(state.model, entries)
@@ -224,14 +228,22 @@ function ck.save(dir, state)
   info.weights, info.optim, info.optimScalars = weights, optimFile, oscalars
   ck.writeText(dir .. '/latest.json', json.encode(info, { indent = 1 }) .. '\n')
 
-  if previous then -- the new checkpoint is complete: drop the old tensor files
-    for _, f in ipairs({ previous.weights, previous.optim }) do
-      if type(f) == 'string' and f ~= weights and f ~= optimFile and f:match('^[%w_%.]+$') then
-        os.remove(dir .. '/' .. f)
-      end
+  ck.prune(dir, info) -- the new checkpoint is complete
+  return dir .. '/' .. weights
+end
+
+-- Drop every tensor file of an older checkpoint than info's (not just the previous one's:
+-- a run killed before this point left its predecessor's behind). Only a writer calls it,
+-- after its latest.json is in place (a reader could race a writer's new files).
+function ck.prune(dir, info)
+  for _, e in ipairs(require('fathom.data.fs').list(dir) or {}) do
+    local f = e.name
+    if f ~= info.weights and f ~= info.optim and (f:match('^model_e%d+_i%d+%.safetensors$') or
+                                                  f:match('^optim_e%d+_i%d+%.safetensors$')) then
+      os.remove(dir .. '/' .. f)
+      fault.point('checkpoint: old ' .. f .. ' removed')
     end
   end
-  return dir .. '/' .. weights
 end
 
 -- latest.json of dir, decoded and checked. quiet: return nil instead of failing.
