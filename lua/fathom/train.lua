@@ -237,6 +237,7 @@ function train.fit(cfg)
   if cfg.resume then
     local info, weights, optimTensors = ck.load(dir)
     ck.restore(model, optimState, weights, optimTensors, info)
+    ck.prune(dir, info) -- files a run killed while saving left behind
     if cuda then -- the checkpoint's optimizer tensors (momentum) are host tensors
       for k, v in pairs(optimState) do
         if fathom.isTensor(v) and not v:isCuda() then optimState[k] = v:cuda() end
@@ -263,8 +264,16 @@ function train.fit(cfg)
     if cfg.resume then
       local ok, old = pcall(logmod.read, dir .. '/log.jsonl')
       lines = {}
+      local have = {}
       for _, r in ipairs(ok and old or S.records) do
-        if type(r.iteration) == 'number' and r.iteration <= S.iteration and r.type ~= 'diverged' then lines[#lines + 1] = r end
+        if type(r.iteration) == 'number' and r.iteration <= S.iteration and r.type ~= 'diverged' then
+          lines[#lines + 1] = r
+          if r.type == 'epoch' then have[r.epoch] = true end
+        end
+      end
+      -- killed between the checkpoint and its log line: the checkpoint has the line
+      for _, r in ipairs(S.records) do
+        if r.type == 'epoch' and not have[r.epoch] then lines[#lines + 1] = r end
       end
     end
     logf = logmod.open(dir .. '/log.jsonl', lines)
@@ -386,13 +395,14 @@ function train.fit(cfg)
               rec.activeBlocks and ('  blocks %.1f/%d'):format(rec.activeBlocks, #blocks) or '',
               progress.duration(trainTime), rec.imagesPerSec or 0))
 
+    if best and best.epoch == epoch and best.iteration == S.iteration and dir then
+      -- weights at the best validation so far, for other frameworks and -retrain; before
+      -- the checkpoint, so a kill in between repeats this epoch and writes them again
+      ck.saveWeights(dir .. '/model_best.safetensors', model, { epoch = epoch, valErr = best.valErr, testErr = best.testErr })
+    end
     save_checkpoint() -- before the log line: the log never runs ahead of the checkpoint
     if logf then logf:write(rec) end
     if dir and opt.plot then train.plotRun(dir, S.records, cfg.plotTitle, cfg.baselineRecords) end
-    if best and best.epoch == epoch and best.iteration == S.iteration and dir then
-      -- weights at the best validation so far, for other frameworks and -retrain
-      ck.saveWeights(dir .. '/model_best.safetensors', model, { epoch = epoch, valErr = best.valErr, testErr = best.testErr })
-    end
   end
   if logf then logf:close() end
   return train.summarize(S, opt, blocks, expectedActive, params:nElement())
