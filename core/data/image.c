@@ -161,14 +161,16 @@ static int decode_png(const char *fn, FILE *f, const char *path, int header_only
   return FT_OK;
 }
 
-typedef struct { struct jpeg_error_mgr pub; jmp_buf jb; volatile int early_end; } jpeg_err_t;
+typedef struct { struct jpeg_error_mgr pub; jmp_buf jb; int in_data; volatile int early_end; } jpeg_err_t;
 
 static void jpeg_error_exit_fn(j_common_ptr c) { longjmp(((jpeg_err_t *)c->err)->jb, 1); }
 static void jpeg_emit_fn(j_common_ptr c, int level) {
   /* Warnings are tolerated (ImageNet has a few odd files), except data that ends early:
    * libjpeg would go on filling the image with gray, so a few hundred bytes declaring a
-   * huge image would decode "fine". Stop at once instead. */
-  if (level < 0 && (c->err->msg_code == JWRN_JPEG_EOF || c->err->msg_code == JWRN_HIT_MARKER)) {
+   * huge image would decode "fine". Stop at once instead. (In the headers, libjpeg
+   * fails by itself, with a better message.) */
+  jpeg_err_t *e = (jpeg_err_t *)c->err;
+  if (level < 0 && e->in_data && (c->err->msg_code == JWRN_JPEG_EOF || c->err->msg_code == JWRN_HIT_MARKER)) {
     ((jpeg_err_t *)c->err)->early_end = 1;
     longjmp(((jpeg_err_t *)c->err)->jb, 1);
   }
@@ -197,6 +199,7 @@ static int decode_jpeg(const char *fn, FILE *f, const char *path, int header_onl
   err.pub.emit_message = jpeg_emit_fn;
   err.pub.output_message = jpeg_output_fn;
   err.early_end = 0;
+  err.in_data = 0;
   if (setjmp(err.jb)) {
     char msg[JMSG_LENGTH_MAX];
     (*ci.err->format_message)((j_common_ptr)&ci, msg);
@@ -209,6 +212,7 @@ static int decode_jpeg(const char *fn, FILE *f, const char *path, int header_onl
   jpeg_create_decompress(&ci);
   jpeg_stdio_src(&ci, f);
   jpeg_read_header(&ci, TRUE);
+  err.in_data = 1;
   long w = (long)ci.image_width, h = (long)ci.image_height;
   int rc = ft_image_size_ok(fn, path, "JPEG", w, h);
   if (!rc && !header_only && jpeg_too_small(&ci, file_bytes(f)))

@@ -154,9 +154,12 @@ static int check_dim(const char *fn, ft_tensor **out, const ft_tensor *t, int di
 int ft_tensor_narrow(ft_tensor **out, const ft_tensor *t, int dim, int64_t start, int64_t len) {
   const char *fn = "ft_tensor_narrow";
   FT_TRY(check_dim(fn, out, t, dim));
-  if (ft_range_outside(start, len, t->size[dim]))
-    return ft_fail("%s: %lld elements from index %lld out of bounds for dimension %d of size %lld",
-                   fn, (long long)len, (long long)start + 1, dim + 1, (long long)t->size[dim]);
+  if (ft_range_outside(start, len, t->size[dim])) {
+    int64_t end;
+    if (ft_add_ovf(start, len, &end)) end = INT64_MAX - 1; /* for the message only */
+    return ft_fail("%s: range [%lld, %lld) out of bounds for dimension %d of size %lld", fn,
+                   (long long)start + 1, (long long)end + 1, dim + 1, (long long)t->size[dim]);
+  }
   FT_TRY(ft_tensor_alias(out, t));
   (*out)->offset += start * t->stride[dim];
   (*out)->size[dim] = len;
