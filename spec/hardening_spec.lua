@@ -272,3 +272,21 @@ describe('ft_data_list_dir', function()
     assert.are.equal(0, tonumber(count[0]))
   end)
 end)
+
+describe('ft_data_image_sample', function()
+  it('refuses to scale a thin image past the pixel limit (an int overflow before)', function()
+    local tmp = files.tmpdir()
+    local path = tmp .. '/thin.png'
+    grey_png(path, 4000, 1)
+    local tf = ffi.new('ft_image_transform', { size = 8, scale = 30000, min_area = 0.08,
+                                               std = { 1, 1, 1 } })
+    local out = fathom.FloatTensor(3, 8, 8)
+    local st = C.ft_data_image_sample(path, tf, 0, nil, out.p)
+    files.rmtree(tmp)
+    assert.are_not.equal(0, st)
+    assert.is_truthy(last_error():find('cannot scale 4000x1 to 30000', 1, true), last_error())
+    tf.scale = 100000
+    assert.are_not.equal(0, C.ft_data_image_sample(path, tf, 0, nil, out.p))
+    assert.is_truthy(last_error():find('transform scale must be <= 32768', 1, true), last_error())
+  end)
+end)

@@ -402,8 +402,12 @@ static int resize(const fimg *src, int x0, int y0, int cw, int ch, fimg *dst, in
 static int scale_short(fimg *im, int size) {
   int w = im->w, h = im->h;
   if ((w <= h && w == size) || (h <= w && h == size)) return FT_OK;
-  int nw = w < h ? size : (int)((double)w / h * size), nh = w < h ? (int)((double)h / w * size) : size;
-  if (nw < 1 || nh < 1) return ft_fail("ft_data_image_sample: cannot scale %dx%d to %d", w, h, size);
+  double dw = w < h ? size : (double)w / h * size, dh = w < h ? (double)h / w * size : size;
+  /* a thin image scaled up would need a huge buffer (and an int overflow): the pixel limit */
+  if (!(dw >= 1 && dh >= 1) || dw * dh > (double)ft_get_max_image_pixels())
+    return ft_fail("ft_data_image_sample: cannot scale %dx%d to %d (%.0fx%.0f pixels; the limit is %lld)",
+                   w, h, size, dw, dh, (long long)ft_get_max_image_pixels());
+  int nw = (int)dw, nh = (int)dh;
   fimg out;
   FT_TRY(resize(im, 0, 0, w, h, &out, nw, nh));
   free(im->p);
@@ -472,6 +476,7 @@ static void lighting(float *p, size_t n, const ft_image_transform *tf, ft_genera
 static int check_transform(const char *fn, const ft_image_transform *tf) {
   if (!tf) return ft_fail("%s: transform is NULL", fn);
   if (tf->size < 1 || tf->size > MAX_SIDE) return ft_fail("%s: transform size must be >= 1, got %d", fn, tf->size);
+  if (tf->scale > MAX_SIDE) return ft_fail("%s: transform scale must be <= %d, got %d", fn, MAX_SIDE, tf->scale);
   if (tf->scale < tf->size) return ft_fail("%s: transform scale (%d) must be >= size (%d)", fn, tf->scale, tf->size);
   if (!(tf->min_area > 0 && tf->min_area <= 1)) return ft_fail("%s: min_area must be in (0, 1], got %g", fn, tf->min_area);
   for (int c = 0; c < 3; c++)
