@@ -200,3 +200,68 @@ install: all
 
 clean:
 	rm -rf $(BUILD) bindings/cdef.lua
+
+# ---- robustness: fuzzers and sanitizers (see RELIABILITY.md) -------------------------
+#   make fuzz [FUZZ_SECONDS=N]   build the libFuzzer harnesses (clang) in build/fuzz, write
+#                                the seed corpora, run each fuzzer N seconds (default 10);
+#                                crashes land in build/fuzz/findings/<target>/
+#   make sanitize [SANITIZE_SPECS="spec/x_spec.lua ..."]   the suite (or those specs)
+#                                against an ASan+UBSan build of the library (build/asan)
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 10
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -std=gnu11 -Icore $(if $(OPENBLAS_INC),-I$(OPENBLAS_INC))
+# the parsers and what they stand on: no OpenMP, no CUDA, no loader threads
+FUZZ_LIB_SRCS := $(wildcard core/tensor/*.c) core/data/cifar.c core/data/mat.c core/data/image.c \
+  core/data/png.c core/data/limits.c core/cuda/stubs.c
+FUZZ_C_TARGETS := cifar mat png jpeg
+FUZZ_LUA_TARGETS := safetensors checkpoint
+
+$(FUZZ_DIR)/fuzz-cifar: fuzz/cifar.c
+$(FUZZ_DIR)/fuzz-mat: fuzz/mat.c
+$(FUZZ_DIR)/fuzz-png $(FUZZ_DIR)/fuzz-jpeg: fuzz/image.c
+$(FUZZ_DIR)/fuzz-%: fuzz/fuzz_common.h $(FUZZ_LIB_SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(filter %.c,$^) -o $@ -lopenblas -lpng -ljpeg -lz -lm -lpthread
+
+fuzz-build: $(addprefix $(FUZZ_DIR)/fuzz-,$(FUZZ_C_TARGETS))
+
+fuzz-corpus: all
+	rm -rf $(FUZZ_DIR)/seeds
+	FATHOM_LIB=$(CURDIR)/$(LIB) $(LUAJIT) fuzz/make_corpus.lua $(FUZZ_DIR)/seeds
+
+# Each fuzzer grows its own corpus (build/fuzz/corpus/<target>, seeded and kept between
+# runs); the Lua targets mutate the seeds in LuaJIT. Any finding fails the target.
+fuzz: fuzz-build fuzz-corpus
+	@set -e; for t in $(FUZZ_C_TARGETS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/findings/$$t; \
+	  echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; \
+	  $(FUZZ_DIR)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -rss_limit_mb=2048 \
+	    -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/findings/$$t/ \
+	    $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/seeds/$$t >$(FUZZ_DIR)/$$t.log 2>&1 || { tail -40 $(FUZZ_DIR)/$$t.log; \
+	    echo "fuzz-$$t: FINDINGS in $(FUZZ_DIR)/findings/$$t (log $(FUZZ_DIR)/$$t.log)"; exit 1; }; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|peak_rss_mb)' $(FUZZ_DIR)/$$t.log; \
+	done; \
+	for t in $(FUZZ_LUA_TARGETS); do \
+	  echo "== lua_fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  FATHOM_LIB=$(CURDIR)/$(LIB) $(LUAJIT) fuzz/lua_fuzz.lua $$t $(FUZZ_DIR)/seeds/$$t $(FUZZ_SECONDS) $(FUZZ_DIR)/findings/$$t; \
+	done; echo "fuzz: no findings"
+
+SANITIZE_BUILD := build/asan
+SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(ARCH)
+# LuaJIT is not instrumented: the ASan runtime is preloaded into it. Leak checking is off
+# (LuaJIT's own allocator and exit look like leaks; spec/leak_spec.lua counts ours).
+SANITIZE_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Tools the specs start that hang with the ASan runtime preloaded (curl) run without it.
+SANITIZE_UNPRELOAD := curl
+sanitize: bindings/cdef.lua
+	$(MAKE) --no-print-directory BUILD=$(SANITIZE_BUILD) CUDA=0 CFLAGS="$(SANITIZE_FLAGS)" $(SANITIZE_BUILD)/libfathom.so
+	@mkdir -p $(SANITIZE_BUILD)/bin; for t in $(SANITIZE_UNPRELOAD); do p=$$(command -v $$t) || continue; \
+	  printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$p" >$(SANITIZE_BUILD)/bin/$$t; chmod +x $(SANITIZE_BUILD)/bin/$$t; done
+	PATH="$(CURDIR)/$(SANITIZE_BUILD)/bin:$$PATH" $(SANITIZE_ENV) FATHOM_LIB=$(CURDIR)/$(SANITIZE_BUILD)/libfathom.so \
+	  $(LUAJIT) spec/run.lua $(SANITIZE_SPECS)
+
+.PHONY: fuzz fuzz-build fuzz-corpus sanitize

@@ -41,7 +41,11 @@ const char *ft_last_error(void);
 int64_t ft_bytes_allocated(void);   /* live bytes in storages (all devices)       */
 int64_t ft_live_tensors(void);      /* live tensor headers: a leak check counter  */
 int ft_dtype_size(int dtype);       /* bytes per element, 0 for an unknown dtype  */
-int ft_set_num_threads(int n);      /* our OpenMP loops and OpenBLAS alike        */
+/* Threads for our OpenMP loops and OpenBLAS alike: 1 .. ft_max_num_threads(), which is
+ * 4 times the cores online (at least 4, at most 1024): more only thrashes, and libgomp
+ * crashes or exits the process when asked for thousands. */
+int ft_set_num_threads(int n);
+int ft_max_num_threads(void);
 int ft_get_num_threads(void);
 int ft_has_cuda(void);              /* 1 when the library was built with CUDA     */
 
@@ -301,6 +305,14 @@ int ft_data_image_probe(const char *path, int64_t *width, int64_t *height);
 /* Decodes into *out uint8 [3,H,W] (grey expanded, alpha dropped, 16-bit reduced, CMYK
  * converted). */
 int ft_data_image_decode(const char *path, ft_tensor **out);
+/* Decompression-bomb guard for every image decoder (PNG, JPEG, ft_png_read): an image
+ * whose header declares more than this many pixels (width x height; default 2^26, e.g.
+ * 8192x8192) is refused before anything is allocated. n >= 1; returns the old value in
+ * *old when old is not NULL. Also refused before allocating: a PNG smaller than deflate's
+ * best ratio allows for its declared size, and a baseline JPEG too small to code one
+ * block per 8x8 tile; a JPEG whose data ends early is an error, not gray filler. */
+int ft_set_max_image_pixels(int64_t n, int64_t *old);
+int64_t ft_get_max_image_pixels(void);
 /* Writes image uint8 [3,H,W] as a baseline JPEG (quality 1..100); for tests and tools. */
 int ft_data_image_write_jpeg(const char *path, const ft_tensor *image, int quality);
 

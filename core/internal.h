@@ -33,6 +33,22 @@ int ft_check_disjoint(const char *fn, const char *na, const ft_tensor *a, const 
 const char *ft_shape_str(const ft_tensor *t, char *buf, size_t len);
 const char *ft_dtype_name(int dtype);
 
+/* Checked arithmetic for every size, offset and stride computed from caller input:
+ * each returns 1 (and leaves *r unspecified) when the exact result does not fit. */
+static inline int ft_add_ovf(int64_t a, int64_t b, int64_t *r) { return __builtin_add_overflow(a, b, r); }
+static inline int ft_mul_ovf(int64_t a, int64_t b, int64_t *r) { return __builtin_mul_overflow(a, b, r); }
+/* 1 when rows [offset, offset + n) do not fit in [0, rows), without computing offset + n. */
+static inline int ft_range_outside(int64_t offset, int64_t n, int64_t rows) {
+  return offset < 0 || n < 0 || offset > rows || n > rows - offset;
+}
+
+/* Largest image (width x height) the decoders accept, checked from the header before
+ * anything is allocated (core/data/limits.c; ft_set_max_image_pixels changes it). */
+int ft_image_size_ok(const char *fn, const char *path, const char *kind, int64_t w, int64_t h);
+/* 1 when a PNG of h rows of rowbytes cannot fit in file_size bytes at deflate's best
+ * ratio (core/data/image.c). */
+int ft_png_too_small(int64_t file_size, int64_t rowbytes, int64_t h);
+
 #define FT_TRY(expr) do { int ft_status_ = (expr); if (ft_status_) return ft_status_; } while (0)
 
 /* Aligned host allocation counted in ft_bytes_allocated(); NULL on failure. */

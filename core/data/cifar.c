@@ -67,7 +67,7 @@ int ft_data_cifar_read(const char *path, int label_bytes, int label_index, int n
     return ft_fail("%s: labels must be 1-D with %lld entries (got %s)", fn,
                    (long long)images->size[0], ft_shape_str(labels, b2, sizeof b2));
   FT_TRY(count_records(fn, path, label_bytes, 0, &n));
-  if (offset < 0 || offset + n > images->size[0])
+  if (ft_range_outside(offset, n, images->size[0]))
     return ft_fail("%s: %lld records of %s at row %lld do not fit in %lld rows", fn, (long long)n,
                    path, (long long)offset, (long long)images->size[0]);
   FILE *f = fopen(path, "rb");

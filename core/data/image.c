@@ -27,7 +27,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
-enum { MAX_SIDE = 1 << 15, MAX_PIXELS = 1 << 28 };
+enum { MAX_SIDE = 1 << 15 };
 
 /* ---- directory listing ----------------------------------------------------------- */
 
@@ -57,7 +57,7 @@ int ft_data_list_dir(const char *path, char *buf, int64_t cap, int64_t *needed, 
     n++;
   }
   closedir(d);
-  if (rc == FT_OK) qsort(names, n, sizeof *names, cmp_names);
+  if (rc == FT_OK && n > 1) qsort(names, n, sizeof *names, cmp_names);
   int64_t used = 0;
   size_t plen = strlen(path);
   for (size_t i = 0; i < n && rc == FT_OK; i++) {
@@ -94,10 +94,16 @@ static void png_error_fn(png_structp png, png_const_charp msg) {
 }
 static void png_warning_fn(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
 
-static int size_ok(const char *fn, const char *path, const char *kind, long w, long h) {
-  if (w < 1 || h < 1 || w > MAX_SIDE || h > MAX_SIDE || (int64_t)w * h > MAX_PIXELS)
-    return ft_fail("%s: %s: %s of %ldx%ld pixels is empty or too large", fn, path, kind, w, h);
-  return FT_OK;
+/* Bytes in f (0 when unknown), for the "too small for its declared size" checks. */
+static int64_t file_bytes(FILE *f) {
+  struct stat st;
+  return fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
+}
+
+/* Deflate codes at best 258 bytes in 2 bits (1032:1): a PNG whose file cannot hold its
+ * declared rows even at that ratio is truncated or a bomb, refused before decoding. */
+int ft_png_too_small(int64_t file_size, int64_t rowbytes, int64_t h) {
+  return file_size > 0 && rowbytes > 0 && h > 0 && rowbytes * h / 1032 > file_size;
 }
 
 /* RGB interleaved (HWC) into *out (malloc'ed) unless header_only. */
@@ -121,7 +127,10 @@ static int decode_png(const char *fn, FILE *f, const char *path, int header_only
   png_init_io(png, f);
   png_read_info(png, info);
   long w = (long)png_get_image_width(png, info), h = (long)png_get_image_height(png, info);
-  int rc = size_ok(fn, path, "PNG", w, h);
+  int rc = ft_image_size_ok(fn, path, "PNG", w, h);
+  if (!rc && !header_only && ft_png_too_small(file_bytes(f), (int64_t)png_get_rowbytes(png, info), h))
+    rc = ft_fail("%s: %s: a PNG of %ldx%ld pixels cannot fit in %lld bytes (truncated or a "
+                 "decompression bomb)", fn, path, w, h, (long long)file_bytes(f));
   if (rc || header_only) {
     png_destroy_read_struct(&png, &info, NULL);
     *pw = (int)w;
@@ -152,12 +161,30 @@ static int decode_png(const char *fn, FILE *f, const char *path, int header_only
   return FT_OK;
 }
 
-typedef struct { struct jpeg_error_mgr pub; jmp_buf jb; int eof; } jpeg_err_t;
+typedef struct { struct jpeg_error_mgr pub; jmp_buf jb; int in_data; volatile int early_end; } jpeg_err_t;
 
 static void jpeg_error_exit_fn(j_common_ptr c) { longjmp(((jpeg_err_t *)c->err)->jb, 1); }
 static void jpeg_emit_fn(j_common_ptr c, int level) {
-  /* warnings are tolerated (ImageNet has a few odd files), except data that ends early */
-  if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) ((jpeg_err_t *)c->err)->eof = 1;
+  /* Warnings are tolerated (ImageNet has a few odd files), except data that ends early:
+   * libjpeg would go on filling the image with gray, so a few hundred bytes declaring a
+   * huge image would decode "fine". Stop at once instead. (In the headers, libjpeg
+   * fails by itself, with a better message.) */
+  jpeg_err_t *e = (jpeg_err_t *)c->err;
+  if (level < 0 && e->in_data && (c->err->msg_code == JWRN_JPEG_EOF || c->err->msg_code == JWRN_HIT_MARKER)) {
+    ((jpeg_err_t *)c->err)->early_end = 1;
+    longjmp(((jpeg_err_t *)c->err)->jb, 1);
+  }
+}
+
+/* A sequential Huffman-coded JPEG spends at least 2 bits on every 8x8 block of every
+ * component (a DC code and an end-of-block code): one smaller than that cannot hold its
+ * declared image. Progressive and arithmetic coding can go lower and are not judged. */
+static int jpeg_too_small(const struct jpeg_decompress_struct *ci, int64_t file_size) {
+  if (file_size <= 0 || ci->progressive_mode || ci->arith_code) return 0;
+  int64_t blocks = 0;
+  for (int i = 0; i < ci->num_components; i++)
+    blocks += (int64_t)ci->comp_info[i].width_in_blocks * ci->comp_info[i].height_in_blocks;
+  return blocks / 4 > file_size;
 }
 static void jpeg_output_fn(j_common_ptr c) { (void)c; }
 
@@ -171,20 +198,26 @@ static int decode_jpeg(const char *fn, FILE *f, const char *path, int header_onl
   err.pub.error_exit = jpeg_error_exit_fn;
   err.pub.emit_message = jpeg_emit_fn;
   err.pub.output_message = jpeg_output_fn;
-  err.eof = 0;
+  err.early_end = 0;
+  err.in_data = 0;
   if (setjmp(err.jb)) {
     char msg[JMSG_LENGTH_MAX];
     (*ci.err->format_message)((j_common_ptr)&ci, msg);
     jpeg_destroy_decompress(&ci);
     free(buf);
     free(line);
+    if (err.early_end) return ft_fail("%s: %s: truncated JPEG (the data ends early)", fn, path);
     return ft_fail("%s: %s: corrupt JPEG (libjpeg: %s)", fn, path, msg);
   }
   jpeg_create_decompress(&ci);
   jpeg_stdio_src(&ci, f);
   jpeg_read_header(&ci, TRUE);
+  err.in_data = 1;
   long w = (long)ci.image_width, h = (long)ci.image_height;
-  int rc = size_ok(fn, path, "JPEG", w, h);
+  int rc = ft_image_size_ok(fn, path, "JPEG", w, h);
+  if (!rc && !header_only && jpeg_too_small(&ci, file_bytes(f)))
+    rc = ft_fail("%s: %s: a JPEG of %ldx%ld pixels cannot fit in %lld bytes (truncated or a "
+                 "decompression bomb)", fn, path, w, h, (long long)file_bytes(f));
   if (rc || header_only) {
     jpeg_destroy_decompress(&ci);
     *pw = (int)w;
@@ -214,10 +247,6 @@ static int decode_jpeg(const char *fn, FILE *f, const char *path, int header_onl
   jpeg_finish_decompress(&ci);
   jpeg_destroy_decompress(&ci);
   free(line);
-  if (err.eof) {
-    free(buf);
-    return ft_fail("%s: %s: truncated JPEG (the data ends early)", fn, path);
-  }
   *pw = (int)w;
   *ph = (int)h;
   *out = buf;
@@ -373,8 +402,12 @@ static int resize(const fimg *src, int x0, int y0, int cw, int ch, fimg *dst, in
 static int scale_short(fimg *im, int size) {
   int w = im->w, h = im->h;
   if ((w <= h && w == size) || (h <= w && h == size)) return FT_OK;
-  int nw = w < h ? size : (int)((double)w / h * size), nh = w < h ? (int)((double)h / w * size) : size;
-  if (nw < 1 || nh < 1) return ft_fail("ft_data_image_sample: cannot scale %dx%d to %d", w, h, size);
+  double dw = w < h ? size : (double)w / h * size, dh = w < h ? (double)h / w * size : size;
+  /* a thin image scaled up would need a huge buffer (and an int overflow): the pixel limit */
+  if (!(dw >= 1 && dh >= 1) || dw * dh > (double)ft_get_max_image_pixels())
+    return ft_fail("ft_data_image_sample: cannot scale %dx%d to %d (%.0fx%.0f pixels; the limit is %lld)",
+                   w, h, size, dw, dh, (long long)ft_get_max_image_pixels());
+  int nw = (int)dw, nh = (int)dh;
   fimg out;
   FT_TRY(resize(im, 0, 0, w, h, &out, nw, nh));
   free(im->p);
@@ -443,6 +476,7 @@ static void lighting(float *p, size_t n, const ft_image_transform *tf, ft_genera
 static int check_transform(const char *fn, const ft_image_transform *tf) {
   if (!tf) return ft_fail("%s: transform is NULL", fn);
   if (tf->size < 1 || tf->size > MAX_SIDE) return ft_fail("%s: transform size must be >= 1, got %d", fn, tf->size);
+  if (tf->scale > MAX_SIDE) return ft_fail("%s: transform scale must be <= %d, got %d", fn, MAX_SIDE, tf->scale);
   if (tf->scale < tf->size) return ft_fail("%s: transform scale (%d) must be >= size (%d)", fn, tf->scale, tf->size);
   if (!(tf->min_area > 0 && tf->min_area <= 1)) return ft_fail("%s: min_area must be in (0, 1], got %g", fn, tf->min_area);
   for (int c = 0; c < 3; c++)

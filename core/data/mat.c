@@ -190,7 +190,7 @@ static int read_matrix(src_t *s, found_t *fd, ft_tensor *images, ft_tensor *labe
                      FN, s->path, t.type, t.nbytes, (long long)(n * IMG));
     fd->nx = n;
     if (!images) return FT_OK;
-    if (offset + n > images->size[0])
+    if (ft_range_outside(offset, n, images->size[0]))
       return ft_fail("%s: %s: %lld images at row %lld do not fit in %lld rows", FN, s->path,
                      (long long)n, (long long)offset, (long long)images->size[0]);
     unsigned char col[IMG];
@@ -214,7 +214,7 @@ static int read_matrix(src_t *s, found_t *fd, ft_tensor *images, ft_tensor *labe
                    s->path, t.type, t.nbytes, (long long)n);
   fd->ny = n;
   if (!labels) return FT_OK;
-  if (offset + n > labels->size[0])
+  if (ft_range_outside(offset, n, labels->size[0]))
     return ft_fail("%s: %s: %lld labels at row %lld do not fit in %lld rows", FN, s->path,
                    (long long)n, (long long)offset, (long long)labels->size[0]);
   unsigned char *buf = malloc(t.nbytes ? t.nbytes : 1);

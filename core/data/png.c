@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* libpng's error callback: keep its message, then jump back to our setjmp. */
 static void png_error_fn(png_structp png, png_const_charp msg) {
@@ -122,6 +123,19 @@ int ft_png_read(ft_tensor **out, const char *path) {
   png_init_io(png, f);
   png_set_sig_bytes(png, 8);
   png_read_info(png, info);
+  /* refused from the header, before allocating: a bomb declares a huge image */
+  png_uint_32 w0 = png_get_image_width(png, info), h0 = png_get_image_height(png, info);
+  struct stat st;
+  int64_t fsize = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
+  int bad = ft_image_size_ok("ft_png_read", path, "PNG", w0, h0);
+  if (!bad && ft_png_too_small(fsize, (int64_t)png_get_rowbytes(png, info), h0))
+    bad = ft_fail("ft_png_read: '%s': a PNG of %ux%u pixels cannot fit in %lld bytes (truncated "
+                  "or a decompression bomb)", path, (unsigned)w0, (unsigned)h0, (long long)fsize);
+  if (bad) {
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(f);
+    return FT_ERR;
+  }
   png_set_strip_16(png);
   png_set_packing(png);
   png_set_palette_to_rgb(png);

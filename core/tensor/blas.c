@@ -3,6 +3,7 @@
  * row-major matrix, or a transposed view (read as column-major, i.e. flip trans). */
 #include "internal.h"
 #include <cblas.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -12,8 +13,20 @@ int openblas_get_num_threads(void);
 
 static int num_threads = 0;
 
+/* 4x the cores online, within 4..1024: enough for any oversubscription experiment, far
+ * below the thousands at which libgomp fails to create threads and exits or crashes. */
+int ft_max_num_threads(void) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  if (cores < 1) cores = 1;
+  long m = 4 * cores;
+  return (int)(m < 4 ? 4 : m > 1024 ? 1024 : m);
+}
+
 int ft_set_num_threads(int n) {
   if (n < 1) return ft_fail("ft_set_num_threads: need at least 1 thread, got %d", n);
+  if (n > ft_max_num_threads())
+    return ft_fail("ft_set_num_threads: %d threads requested; at most %d (4 times the %ld cores "
+                   "online)", n, ft_max_num_threads(), sysconf(_SC_NPROCESSORS_ONLN));
   num_threads = n;
 #ifdef _OPENMP
   omp_set_num_threads(n);

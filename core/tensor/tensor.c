@@ -154,10 +154,12 @@ static int check_dim(const char *fn, ft_tensor **out, const ft_tensor *t, int di
 int ft_tensor_narrow(ft_tensor **out, const ft_tensor *t, int dim, int64_t start, int64_t len) {
   const char *fn = "ft_tensor_narrow";
   FT_TRY(check_dim(fn, out, t, dim));
-  if (start < 0 || len < 0 || start + len > t->size[dim])
+  if (ft_range_outside(start, len, t->size[dim])) {
+    int64_t end;
+    if (ft_add_ovf(start, len, &end)) end = INT64_MAX - 1; /* for the message only */
     return ft_fail("%s: range [%lld, %lld) out of bounds for dimension %d of size %lld", fn,
-                   (long long)start + 1, (long long)(start + len) + 1, dim + 1,
-                   (long long)t->size[dim]);
+                   (long long)start + 1, (long long)end + 1, dim + 1, (long long)t->size[dim]);
+  }
   FT_TRY(ft_tensor_alias(out, t));
   (*out)->offset += start * t->stride[dim];
   (*out)->size[dim] = len;
@@ -224,10 +226,12 @@ int ft_tensor_as_strided(ft_tensor **out, const ft_tensor *t, int ndim, const in
   FT_TRY(check_sizes(fn, ndim, size, &n));
   if (ndim > 0 && !stride) return ft_fail("%s: stride is NULL", fn);
   if (offset < 0) return ft_fail("%s: negative offset", fn);
-  int64_t last = offset;
+  int64_t last = offset, reach;
   for (int d = 0; d < ndim; d++) {
     if (stride[d] < 0) return ft_fail("%s: negative stride in dimension %d", fn, d + 1);
-    if (size[d] > 0) last += (size[d] - 1) * stride[d];
+    if (size[d] > 0 && (ft_mul_ovf(size[d] - 1, stride[d], &reach) || ft_add_ovf(last, reach, &last)))
+      return ft_fail("%s: offset %lld with stride %lld in dimension %d overflows 64 bits", fn,
+                     (long long)offset, (long long)stride[d], d + 1);
   }
   int64_t capacity = t->storage->nbytes / ft_dtype_size(t->dtype);
   if (n > 0 && last >= capacity)
