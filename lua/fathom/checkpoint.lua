@@ -268,14 +268,22 @@ function ck.save(dir, state)
     error(err, 0)
   end
 
-  if previous then -- the new checkpoint is complete: drop the old tensor files
-    for _, f in ipairs({ previous.weights, previous.optim }) do
-      if type(f) == 'string' and f ~= weights and f ~= optimFile and f:match('^[%w_%.]+$') then
-        os.remove(dir .. '/' .. f)
-      end
+  ck.prune(dir, { weights = weights, optim = optimFile }) -- the new checkpoint is complete
+  return dir .. '/' .. weights
+end
+
+-- Drop every tensor file of a checkpoint older than info's (not only the previous one's:
+-- a run killed before this point left its predecessor's behind). Only a writer calls it,
+-- once its latest.json is in place (a reader could race a writer's new files).
+function ck.prune(dir, info)
+  for _, e in ipairs(require('fathom.data.fs').list(dir) or {}) do
+    local f = e.name
+    if f ~= info.weights and f ~= info.optim and (f:match('^model_e%d+_i%d+%.safetensors$') or
+                                                  f:match('^optim_e%d+_i%d+%.safetensors$')) then
+      os.remove(dir .. '/' .. f)
+      fault.point('old ' .. f .. ' removed')
     end
   end
-  return dir .. '/' .. weights
 end
 
 -- latest.json of dir, decoded and checked. quiet: return nil instead of failing.

@@ -207,6 +207,8 @@ function M.train(opt, r, dir, resumed)
   run.dir = dir
   if resumed then -- from -resume DIR, into -save (by default the same folder)
     run:load(opt.resume, resumed)
+    -- this run writes here now: drop the tensor files a kill left beside the checkpoint
+    if M.resolve(dir) == M.resolve(opt.resume) then ck.prune(dir, resumed) end
     say(('=> resumed %s at epoch %d (iteration %d)'):format(M.resolve(opt.resume), run.epoch, run.iteration))
   end
   local paper = paper_of(r, opt)

@@ -190,8 +190,10 @@ local function run_epoch(run, loaders, hooks, epoch, nIters)
   if best then rec.bestValErr, rec.testAtBestVal, rec.bestEpoch = best.valErr, best.testErr, best.epoch end
   emit(hooks, 'onEpoch', rec, run)
   run.records[#run.records + 1] = rec
-  checkpoint(run, hooks, epoch, nIters, p.lr) -- before the log line: the log never runs ahead of it
+  -- the line first: a kill between the two leaves a line past the checkpoint, which load()
+  -- drops and the rerun epoch writes again; the other order would lose the line for good
   run:write(rec)
+  checkpoint(run, hooks, epoch, nIters, p.lr)
   emit(hooks, 'onEpochEnd', rec, run)
 end
 
