@@ -217,11 +217,13 @@ describe('decompression bombs', function()
     local bytes = grey_png(path, 8000, 8000, deflate(string.rep('\0', 8001 * 10)))
     assert.is_true(bytes < 400)
     for _, read in ipairs({ decode, png_read }) do
+      -- collect first: a collection during the read may free older tensors, never add bytes
+      collectgarbage('collect') collectgarbage('collect')
       local before = C.ft_bytes_allocated()
       local t, err = read(path)
       assert.is_nil(t)
       assert.is_truthy(err:find('8000x8000 pixels cannot fit in ' .. bytes .. ' bytes', 1, true), err)
-      assert.are.equal(before, C.ft_bytes_allocated())
+      assert.is_true(C.ft_bytes_allocated() <= before, 'the refused read allocated')
     end
     -- zlib's best effort on a flat image stays within deflate's 1032:1, so it is decoded
     local ok = tmp .. '/flat.png'
