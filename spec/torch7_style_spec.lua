@@ -24,15 +24,9 @@ describe('Torch7 research code, unmodified', function()
     assert.is_truthy(out:find('blocks 3, output 8x10', 1, true), out)
   end)
 
-  -- With getParameters() the biased convolutions of this block hit the C bug
-  -- "grad_bias must not share memory" (fixed in core); pending until that lands.
+  -- With getParameters() its biased convolutions' gradients share one storage.
   it('the same network trains with getParameters + optim.sgd', function()
-    local out = run('train_stochastic.lua -steps 3')
-    if out:find('grad_bias must not share memory', 1, true) then
-      pending('KNOWN C BUG: conv bias gradient after getParameters() (grad_bias must not share memory)')
-      return
-    end
-    losses_fall(out)
+    losses_fall(run('train_stochastic.lua -steps 3'))
   end)
 
   it('an fb.resnet.torch-style createModel(opt) (shortcuts A and B) trains with optim.sgd', function()
