@@ -258,7 +258,7 @@ SANITIZE_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
 # Tools the specs start that hang with the ASan runtime preloaded (curl) run without it.
 SANITIZE_UNPRELOAD := curl
 sanitize: bindings/cdef.lua
-	$(MAKE) --no-print-directory BUILD=$(SANITIZE_BUILD) CUDA=0 CFLAGS="$(SANITIZE_FLAGS)" $(SANITIZE_BUILD)/libfathom.so
+	$(MAKE) --no-print-directory BUILD=$(SANITIZE_BUILD) CUDA=0 MPI=0 CFLAGS="$(SANITIZE_FLAGS)" $(SANITIZE_BUILD)/libfathom.so
 	@mkdir -p $(SANITIZE_BUILD)/bin; for t in $(SANITIZE_UNPRELOAD); do p=$$(command -v $$t) || continue; \
 	  printf '#!/bin/sh\nunset LD_PRELOAD\nexec %s "$$@"\n' "$$p" >$(SANITIZE_BUILD)/bin/$$t; chmod +x $(SANITIZE_BUILD)/bin/$$t; done
 	PATH="$(CURDIR)/$(SANITIZE_BUILD)/bin:$$PATH" $(SANITIZE_ENV) FATHOM_LIB=$(CURDIR)/$(SANITIZE_BUILD)/libfathom.so \

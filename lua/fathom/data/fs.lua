@@ -7,7 +7,6 @@ local C = F.C
 pcall(ffi.cdef, [[
 char *realpath(const char *path, char *resolved);
 char *getcwd(char *buf, size_t size);
-void free(void *p);
 ]])
 
 local M = {}
@@ -52,12 +51,10 @@ end
 -- The absolute form of path: symbolic links and '..' resolved when it exists, else the
 -- current directory put in front (so messages and d.dir never show a relative path).
 function M.abspath(path)
-  local r = C.realpath(path, nil)
-  if r ~= nil then
-    local s = ffi.string(r)
-    C.free(r)
-    return s
-  end
+  -- into our own PATH_MAX buffer: realpath(path, NULL) mallocs inside libc, and freeing that
+  -- from Lua crashes under an ASan-preloaded LuaJIT (make sanitize)
+  local out = ffi.new('char[4096]')
+  if C.realpath(path, out) ~= nil then return ffi.string(out) end
   local parent, leaf = path:match('^(.*)/([^/]+)/*$')
   if parent then -- resolve the part that exists
     return normalize((parent == '' and '' or M.abspath(parent)) .. '/' .. leaf)
