@@ -167,6 +167,24 @@ int ft_conv2d_check_limits(const char *fn, const ft_tensor *w, int64_t N, int64_
 int ft_nn_check_labels(const char *fn, const int64_t *labels, int64_t N, int64_t K,
                        int index_base);
 
+/* ---- tensor ops: one check, then the device's implementation ---------------------------
+ * ft_fill, ft_copy, ft_unary, ft_binary, ft_axpy, ft_reduce_all, ft_reduce_dim
+ * (core/tensor/math.c) and ft_gemm (core/tensor/blas.c) check their arguments once, for
+ * any device (shapes, dtypes, op codes, every tensor on one device; ft_copy alone crosses
+ * devices), then FT_DEVICE_CALL runs their CPU loops or ft_cuda_<op> (core/cuda/math.cu,
+ * core/cuda/blas.cu), which check nothing. */
+/* t valid and on a device Fathom knows (the CPU or the GPU). */
+static inline int ft_check_placed(const char *fn, const char *name, const ft_tensor *t) {
+  FT_TRY(ft_check_tensor(fn, name, t));
+  if (t->device != FT_CPU && t->device != FT_CUDA)
+    return ft_fail("%s: %s is on unknown device %d", fn, name, t->device);
+  return FT_OK;
+}
+/* 1 when b is a CPU tensor holding one value broadcast everywhere (at least one element,
+ * every stride 0 or size 1; Lua builds these for t:div(v) and comparisons with a number),
+ * with that value in *v: ft_binary takes it as the scalar operand of a GPU op. */
+int ft_host_scalar(const ft_tensor *b, double *v);
+
 /* ---- workspaces (core/nn/workspace.c): the nn kernels' scratch, per thread and per
  * device, one buffer per slot, grown when too small and kept between calls (counted in
  * ft_bytes_allocated; ft_workspace_free in fathom.h releases the thread's). A slot's
@@ -204,9 +222,9 @@ int ft_cuda_pinned_alloc(const char *fn, void **data, size_t nbytes);
 void ft_cuda_pinned_free(void *data, size_t nbytes);
 int ft_cuda_get(const ft_tensor *t, int64_t offset, double *value);
 int ft_cuda_set(ft_tensor *t, int64_t offset, double value);
-/* The CUDA versions of the tensor ops (core/cuda/math.cu, core/cuda/blas.cu): same
- * arguments, same checks, same semantics. The nn ops' CUDA implementations are listed
- * with FT_NN_IMPLS above. */
+/* The CUDA implementations of the tensor ops (core/cuda/math.cu, core/cuda/blas.cu): same
+ * arguments and semantics as the public ops, already checked by them (see "tensor ops"
+ * above). The nn ops' CUDA implementations are listed with FT_NN_IMPLS above. */
 int ft_cuda_fill(ft_tensor *t, double value);
 int ft_cuda_copy(ft_tensor *dst, const ft_tensor *src);
 int ft_cuda_unary(ft_tensor *out, const ft_tensor *a, int op, double arg);

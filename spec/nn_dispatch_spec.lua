@@ -1,6 +1,7 @@
--- nn_dispatch_spec.lua -- the nn ops check their arguments once, for both devices,
--- before they pick the CPU or the CUDA implementation: a tensor on another device than
--- the call's input is refused by that one check, naming it, whatever the build (a
+-- nn_dispatch_spec.lua -- the nn ops and the tensor ops (fill, copy, element-wise,
+-- reductions, gemm) check their arguments once, for both devices, before they pick the
+-- CPU or the CUDA implementation: a tensor on another device than the call's input, or
+-- of the wrong shape, is refused by that one check, naming it, whatever the build (a
 -- header marked as a GPU tensor stands in for one; it is never dereferenced).
 local ffi = require 'ffi'
 local fathom = require 'fathom'
@@ -77,5 +78,97 @@ describe('one argument check per nn op, before the device is chosen', function()
     -- the block runs its kernels unchecked, so it refuses what they would have
     local empty, eout = fathom.Tensor(2, 2, 0, 4):double(), fathom.Tensor(2, 2, 0, 4):double()
     refused(C.ft_resblock_forward(s, empty.p, eout.p, 1), { 'ft_resblock_forward', 'must not be empty' })
+  end)
+end)
+
+describe('one argument check per tensor op, before the device is chosen', function()
+  local keep = {}
+  local function gpu(t) local h, p = on_gpu(t) keep[#keep + 1] = h return p end
+  local a = fathom.randn(2, 3):double()
+  local o = fathom.Tensor(2, 3):double()
+
+  it('refuses mixed devices in the element-wise ops, naming the tensor and both devices', function()
+    refused(C.ft_unary(o.p, gpu(a), C.FT_OP_NEG, 0),
+            { 'ft_unary', 'input must be a CPU tensor (it is on the GPU)' })
+    refused(C.ft_unary(gpu(o), a.p, C.FT_OP_NEG, 0),
+            { 'ft_unary', 'input must be a CUDA tensor (it is on the CPU)' })
+    refused(C.ft_binary(gpu(o), gpu(a), a.p, C.FT_OP_ADD),
+            { 'ft_binary', 'input must be a CUDA tensor (it is on the CPU)' })
+    refused(C.ft_axpy(gpu(o), a.p, 2, gpu(a)), { 'ft_axpy', 'input must be a CUDA tensor' })
+  end)
+
+  it('refuses bad shapes, dtypes and op codes of GPU operands before any GPU code runs', function()
+    local l = fathom.randn(3):double()
+    refused(C.ft_axpy(gpu(o), gpu(a), 1, gpu(l)), { 'ft_axpy: output (2x3) and input (3)' })
+    refused(C.ft_unary(gpu(o), gpu(a:float()), C.FT_OP_NEG, 0),
+            { 'ft_unary: output is float64 but input is float32' })
+    refused(C.ft_binary(gpu(o), gpu(a), gpu(a), 99), { 'ft_binary: unknown op 99' })
+    local dbl = ffi.new('double[1]')
+    refused(C.ft_reduce_all(gpu(a), 42, dbl), { 'ft_reduce_all: unknown op 42' })
+    refused(C.ft_reduce_all(gpu(fathom.Tensor(0):double()), C.FT_RED_MAX, dbl),
+            { 'ft_reduce_all: max/min of an empty tensor' })
+    refused(C.ft_reduce_dim(gpu(o), nil, gpu(a), 0, C.FT_RED_SUM), { 'ft_reduce_dim: output is 2x3, expected' })
+    local bad = ffi.new('ft_tensor[1]')
+    ffi.copy(bad, o.p, ffi.sizeof('ft_tensor'))
+    bad[0].device = 7
+    refused(C.ft_fill(bad, 1), { 'ft_fill: tensor is on unknown device 7' })
+  end)
+
+  it('keeps a reduction\'s output and indices on its input\'s device', function()
+    local r = fathom.Tensor(1, 3):double()
+    local idx = fathom.LongTensor(1, 3)
+    refused(C.ft_reduce_dim(r.p, nil, gpu(a), 0, C.FT_RED_MAX),
+            { 'ft_reduce_dim', 'output must be a CUDA tensor (it is on the CPU)' })
+    -- the CPU loop would have written the indices through a GPU pointer
+    refused(C.ft_reduce_dim(r.p, gpu(idx), a.p, 0, C.FT_RED_MAX),
+            { 'ft_reduce_dim', 'indices must be a CPU tensor (it is on the GPU)' })
+  end)
+
+  it('lets copy cross devices but checks its sizes once', function()
+    refused(C.ft_copy(gpu(o), fathom.randn(3):double().p),
+            { 'ft_copy: destination has 6 elements, source has 3' })
+    refused(C.ft_copy(o.p, gpu(fathom.randn(7))), { 'ft_copy: destination has 6 elements, source has 7' })
+  end)
+
+  it('checks gemm once: one device, matching sizes', function()
+    local m, n = fathom.randn(3, 2):double(), fathom.Tensor(2, 2):double()
+    refused(C.ft_gemm(gpu(n), a.p, gpu(m), 0, 0, 1, 0), { 'ft_gemm', 'A must be a CUDA tensor (it is on the CPU)' })
+    refused(C.ft_gemm(n.p, a.p, gpu(m), 0, 0, 1, 0), { 'ft_gemm', 'B must be a CPU tensor (it is on the GPU)' })
+    refused(C.ft_gemm(gpu(n), gpu(a), gpu(a), 0, 0, 1, 0), { 'ft_gemm: sizes do not match' })
+  end)
+end)
+
+describe('gemm and memory shared between its operands', function()
+  local check = require 'check'
+  -- op(A) op(B) computed from private copies: what any C must end up holding.
+  local function product(a, b) return fathom.mm(a:clone(), b:clone()) end
+
+  it('multiplies into a disjoint view of the operands\' storage (written in place, no temporary)', function()
+    local big = fathom.randn(40, 16):double()
+    local a, b, c = big:narrow(1, 1, 8), big:narrow(1, 9, 16), big:narrow(1, 25, 8)
+    local a0, b0, want = a:clone(), b:clone(), product(a, b)
+    assert.are.equal(0, C.ft_gemm(c.p, a.p, b.p, 0, 0, 1, 0), ffi.string(C.ft_last_error()))
+    assert.is_true(check.maxdiff(c, want) < 1e-12)
+    assert.are.equal(0, check.maxdiff(a, a0))
+    assert.are.equal(0, check.maxdiff(b, b0))
+  end)
+
+  it('goes through a temporary when C overlaps A or B, giving the product of the old values', function()
+    -- large enough that BLAS works in blocks: writing C in place would change B under it
+    local n = 600
+    local big = fathom.randn(n + 7, n):double()
+    local b = big:narrow(1, 1, n)
+    local c = big:narrow(1, 8, n) -- overlaps B, shifted by 7 rows
+    local a = fathom.randn(n, n):double()
+    local want = product(a, b)
+    assert.are.equal(0, C.ft_gemm(c.p, a.p, b.p, 0, 0, 1, 0), ffi.string(C.ft_last_error()))
+    assert.is_true(check.maxdiff(c, want) < 1e-9, 'maxdiff ' .. check.maxdiff(c, want))
+    -- and C overlapping A (A's transpose as a view of C's rows)
+    local m = fathom.randn(n, n):double()
+    local at = m:t()
+    local want2 = product(at, b:clone())
+    local bb = b:clone()
+    assert.are.equal(0, C.ft_gemm(m.p, at.p, bb.p, 0, 0, 1, 0), ffi.string(C.ft_last_error()))
+    assert.is_true(check.maxdiff(m, want2) < 1e-9)
   end)
 end)

@@ -4,7 +4,9 @@
  * cuBLAS is opened with dlopen on first use rather than linked: the library (with
  * cublasLt) takes about 0.6 s to load, which every process would pay, GPU or not --
  * the CPU test suite and the REPL included. Only the six functions used here are
- * looked up. Row-major tensors are handed to column-major cuBLAS by the usual swap:
+ * looked up. Arguments come checked by ft_gemm (core/tensor/blas.c) or by the linear
+ * layer's one check (core/nn/linear.c); only cuBLAS's own failures are reported here.
+ * Row-major tensors are handed to column-major cuBLAS by the usual swap:
  * C = op(A) op(B) row-major is C^T = op(B)^T op(A)^T column-major, the same call with
  * A and B exchanged. Operands cuBLAS cannot read in place (neither stride 1) are copied
  * to contiguous temporaries, as on the CPU. */
@@ -115,7 +117,8 @@ static int gemm_raw(const char *fn, ft_cu_ctx *c, int dtype, int ta, int tb, int
   return FT_OK;
 }
 
-static int gemm_checked(const char *fn, ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a,
+/* C = alpha op(A) op(B) + beta C on checked arguments; fn names the caller in messages. */
+static int gemm_impl(const char *fn, ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a,
                         int trans_b, double alpha, double beta) {
   trans_a = trans_a != 0;
   trans_b = trans_b != 0;
@@ -140,7 +143,7 @@ static int gemm_checked(const char *fn, ft_tensor *c, const ft_tensor *a, const 
   }
   {
     ft_tensor *cw = c;
-    if (!blas_layout(c, &ldc, &fc) || fc || c->storage == a->storage || c->storage == b->storage) {
+    if (!blas_layout(c, &ldc, &fc) || fc || ft_overlaps(c, a) || ft_overlaps(c, b)) {
       if ((st = ft_tensor_to_dtype(&cc, c, c->dtype))) goto done;
       cw = cc;
       blas_layout(cw, &ldc, &fc);
@@ -158,26 +161,7 @@ done:
 
 extern "C" int ft_cuda_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, int trans_b,
                             double alpha, double beta) {
-  const char *fn = "ft_gemm";
-  char sc[64];
-  FT_TRY(ft_check_device(fn, "C", c, FT_CUDA));
-  FT_TRY(ft_check_device(fn, "A", a, FT_CUDA));
-  FT_TRY(ft_check_device(fn, "B", b, FT_CUDA));
-  FT_TRY(ft_check_float(fn, "C", c));
-  FT_TRY(ft_check_ndim(fn, "A", a, 2));
-  FT_TRY(ft_check_ndim(fn, "B", b, 2));
-  FT_TRY(ft_check_ndim(fn, "C", c, 2));
-  if (a->dtype != c->dtype || b->dtype != c->dtype)
-    return ft_fail("%s: A, B and C must share one dtype (%s, %s, %s)", fn, ft_dtype_name(a->dtype),
-                   ft_dtype_name(b->dtype), ft_dtype_name(c->dtype));
-  int64_t m = trans_a ? a->size[1] : a->size[0], k = trans_a ? a->size[0] : a->size[1];
-  int64_t kb = trans_b ? b->size[1] : b->size[0], n = trans_b ? b->size[0] : b->size[1];
-  if (k != kb || c->size[0] != m || c->size[1] != n)
-    return ft_fail("%s: sizes do not match: op(A) %lldx%lld, op(B) %lldx%lld, C %s", fn, (long long)m,
-                   (long long)k, (long long)kb, (long long)n, ft_shape_str(c, sc, sizeof sc));
-  if (m > 0x7fffffff || n > 0x7fffffff || k > 0x7fffffff)
-    return ft_fail("%s: a dimension exceeds cuBLAS's 32-bit limit", fn);
-  return gemm_checked(fn, c, a, b, trans_a, trans_b, alpha, beta);
+  return gemm_impl("ft_gemm", c, a, b, trans_a, trans_b, alpha, beta);
 }
 
 /* ---- the linear layer (arguments checked by core/nn/linear.c) ------------------------------------- */
@@ -209,13 +193,13 @@ extern "C" int ft_cuda_linear_forward(const ft_tensor *input, ft_tensor *output,
           (T *)ft_data(output), bias ? (const T *)ft_data(bias) : (const T *)NULL, N, out));
     FT_CU_LAUNCHED(fn, "the bias kernel");
   }
-  return gemm_checked(fn, output, input, weight, 0, 1, 1.0, 1.0);
+  return gemm_impl(fn, output, input, weight, 0, 1, 1.0, 1.0);
 }
 
 extern "C" int ft_cuda_linear_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input,
                                              const ft_tensor *weight) {
   const char *fn = "ft_linear_backward_input";
-  return gemm_checked(fn, grad_input, grad_output, weight, 0, 0, 1.0, 0.0);
+  return gemm_impl(fn, grad_input, grad_output, weight, 0, 0, 1.0, 0.0);
 }
 
 extern "C" int ft_cuda_linear_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
@@ -230,6 +214,6 @@ extern "C" int ft_cuda_linear_backward_weight(const ft_tensor *input, const ft_t
           (const T *)ft_data(grad_output), (T *)ft_data(grad_bias), N, out, scale));
     FT_CU_LAUNCHED(fn, "the bias gradient kernel");
   }
-  if (grad_weight) return gemm_checked(fn, grad_weight, grad_output, input, 1, 0, scale, 1.0);
+  if (grad_weight) return gemm_impl(fn, grad_weight, grad_output, input, 1, 0, scale, 1.0);
   return FT_OK;
 }

@@ -1,6 +1,7 @@
 /* cuda/math.cu -- fill, copy (on the GPU and across devices), element-wise ops and
- * reductions for CUDA tensors: the GPU side of core/tensor/math.c, with its checks, its
- * messages and its arithmetic (values computed in double and rounded to the element
+ * reductions for CUDA tensors: the GPU side of core/tensor/math.c, whose public ops check
+ * every argument (for both devices) before they call these, so only CUDA's own failures
+ * (no device, launches, transfers, memory) are reported here; and its arithmetic (values computed in double and rounded to the element
  * type, as the CPU does, so the two agree to the last bit for most ops).
  * Every dtype; any strides (contiguous tensors take a flat loop, the others a strided
  * one that decomposes the element index). Reductions are deterministic: a fixed grid
@@ -50,7 +51,6 @@ __global__ void fill_kernel(T *p, ft_cu_layout l, int64_t n, T v, bool contig) {
 
 extern "C" int ft_cuda_fill(ft_tensor *t, double value) {
   const char *fn = "ft_fill";
-  FT_TRY(ft_check_device(fn, "tensor", t, FT_CUDA));
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   int64_t n = ft_numel(t);
@@ -114,12 +114,7 @@ static bool overlapping(const ft_tensor *a, const ft_tensor *b, int64_t n) {
 
 extern "C" int ft_cuda_copy(ft_tensor *dst, const ft_tensor *src) {
   const char *fn = "ft_copy";
-  FT_TRY(ft_check_tensor(fn, "destination", dst));
-  FT_TRY(ft_check_tensor(fn, "source", src));
   int64_t n = ft_numel(dst);
-  if (n != ft_numel(src))
-    return ft_fail("%s: destination has %lld elements, source has %lld", fn, (long long)n,
-                   (long long)ft_numel(src));
   ft_cu_ctx *c;
   FT_TRY(ft_cu_ctx_get(fn, &c));
   if (n == 0) return FT_OK;
@@ -220,16 +215,6 @@ __global__ void axpy_f32_kernel(ew_arg out, ew_arg a, ew_arg b, float alpha, int
   }
 }
 
-static int check_pair(const char *fn, const ft_tensor *out, const ft_tensor *a) {
-  FT_TRY(ft_check_device(fn, "output", out, FT_CUDA));
-  FT_TRY(ft_check_device(fn, "input", a, FT_CUDA));
-  FT_TRY(ft_check_same_shape(fn, "output", out, "input", a));
-  if (out->dtype != a->dtype)
-    return ft_fail("%s: output is %s but input is %s", fn, ft_dtype_name(out->dtype),
-                   ft_dtype_name(a->dtype));
-  return FT_OK;
-}
-
 static int ew_launch(const char *fn, const ft_tensor *out, const ft_tensor *a, const ft_tensor *b,
                      int kind, int op, double arg) {
   cudaStream_t s;
@@ -244,47 +229,18 @@ static int ew_launch(const char *fn, const ft_tensor *out, const ft_tensor *a, c
 }
 
 extern "C" int ft_cuda_unary(ft_tensor *out, const ft_tensor *a, int op, double arg) {
-  const char *fn = "ft_unary";
-  FT_TRY(check_pair(fn, out, a));
-  if (op < FT_OP_NEG || op > FT_OP_CEIL) return ft_fail("%s: unknown op %d", fn, op);
-  return ew_launch(fn, out, a, NULL, 0, op, arg);
-}
-
-/* A CPU tensor whose strides are all 0 holds one value broadcast everywhere (Lua builds
- * such scalars for t:div(v) and comparisons with a number): read it on the host. */
-static bool host_scalar(const ft_tensor *b, double *v) {
-  if (!b || ft_on_cuda(b) || ft_numel(b) == 0) return false;
-  for (int d = 0; d < b->ndim; d++) if (b->stride[d] != 0 && b->size[d] != 1) return false;
-  const void *p = ft_data(b);
-  switch (b->dtype) {
-  case FT_FLOAT32: *v = *(const float *)p; break;
-  case FT_FLOAT64: *v = *(const double *)p; break;
-  case FT_INT64: *v = (double)*(const int64_t *)p; break;
-  default: *v = *(const uint8_t *)p; break;
-  }
-  return true;
+  return ew_launch("ft_unary", out, a, NULL, 0, op, arg);
 }
 
 extern "C" int ft_cuda_binary(ft_tensor *out, const ft_tensor *a, const ft_tensor *b, int op) {
   const char *fn = "ft_binary";
-  FT_TRY(check_pair(fn, out, a));
-  if (op < FT_OP_ADD || op > FT_OP_GE) return ft_fail("%s: unknown op %d", fn, op);
-  double v;
-  if (host_scalar(b, &v)) {
-    FT_TRY(ft_check_same_shape(fn, "output", out, "input", b));
-    if (b->dtype != out->dtype)
-      return ft_fail("%s: output is %s but input is %s", fn, ft_dtype_name(out->dtype),
-                     ft_dtype_name(b->dtype));
-    return ew_launch(fn, out, a, NULL, 2, op, v);
-  }
-  FT_TRY(check_pair(fn, out, b));
+  double v; /* b on the host is a broadcast scalar (ft_binary's check allows no other) */
+  if (ft_host_scalar(b, &v)) return ew_launch(fn, out, a, NULL, 2, op, v);
   return ew_launch(fn, out, a, b, 1, op, 0);
 }
 
 extern "C" int ft_cuda_axpy(ft_tensor *out, const ft_tensor *a, double alpha, const ft_tensor *b) {
   const char *fn = "ft_axpy";
-  FT_TRY(check_pair(fn, out, a));
-  FT_TRY(check_pair(fn, out, b));
   if (out->dtype != FT_FLOAT32) return ew_launch(fn, out, a, b, 3, 0, alpha);
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
@@ -371,12 +327,7 @@ __global__ void reduce_final_kernel(const acc_t *part, int nparts, int op, doubl
 
 extern "C" int ft_cuda_reduce_all(const ft_tensor *t, int op, double *result) {
   const char *fn = "ft_reduce_all";
-  FT_TRY(ft_check_device(fn, "tensor", t, FT_CUDA));
-  if (!result) return ft_fail("%s: result is NULL", fn);
-  if (op < FT_RED_SUM || op > FT_RED_PROD) return ft_fail("%s: unknown op %d", fn, op);
   int64_t n = ft_numel(t);
-  if (n == 0 && (op == FT_RED_MAX || op == FT_RED_MIN))
-    return ft_fail("%s: max/min of an empty tensor", fn);
   ft_cu_ctx *c;
   FT_TRY(ft_cu_ctx_get(fn, &c));
   if (n == 0) {
@@ -411,24 +362,6 @@ __global__ void reduce_dim_kernel(void *out, int odt, ft_cu_layout ol, int64_t *
 
 extern "C" int ft_cuda_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int dim, int op) {
   const char *fn = "ft_reduce_dim";
-  char b1[128], b2[128];
-  FT_TRY(ft_check_device(fn, "input", t, FT_CUDA));
-  FT_TRY(ft_check_device(fn, "output", out, FT_CUDA));
-  if (op < FT_RED_SUM || op > FT_RED_PROD) return ft_fail("%s: unknown op %d", fn, op);
-  if (dim < 0 || dim >= t->ndim)
-    return ft_fail("%s: dimension %d out of range (input has %d)", fn, dim + 1, t->ndim);
-  if (t->size[dim] == 0 && (op == FT_RED_MAX || op == FT_RED_MIN))
-    return ft_fail("%s: max/min over an empty dimension", fn);
-  int ok = out->ndim == t->ndim;
-  for (int d = 0; ok && d < t->ndim; d++) ok = out->size[d] == (d == dim ? 1 : t->size[d]);
-  if (!ok)
-    return ft_fail("%s: output is %s, expected the input's size %s with 1 at dimension %d", fn,
-                   ft_shape_str(out, b1, sizeof b1), ft_shape_str(t, b2, sizeof b2), dim + 1);
-  if (indices) {
-    FT_TRY(ft_check_device(fn, "indices", indices, FT_CUDA));
-    FT_TRY(ft_check_dtype(fn, "indices", indices, FT_INT64));
-    FT_TRY(ft_check_same_shape(fn, "indices", indices, "output", out));
-  }
   cudaStream_t s;
   FT_TRY(stream_of(fn, &s));
   int64_t n = ft_numel(out);

@@ -1,4 +1,6 @@
 /* tensor/blas.c -- matrix multiply through OpenBLAS (cblas), and the thread settings.
+ * ft_gemm checks its arguments once, for both devices, then runs OpenBLAS here or cuBLAS
+ * (core/cuda/blas.cu), which check nothing again.
  * A 2-D tensor is handed to BLAS without a copy when one of its strides is 1: a
  * row-major matrix, or a transposed view (read as column-major, i.e. flip trans). */
 #include "internal.h"
@@ -64,31 +66,13 @@ static int blas_layout(const ft_tensor *t, int64_t *ld, int *flip) {
   return 0;
 }
 
-int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, int trans_b,
-            double alpha, double beta) {
-  const char *fn = "ft_gemm";
-  char sc[64];
-  FT_CUDA_DISPATCH(ft_on_cuda(c), ft_cuda_gemm(c, a, b, trans_a, trans_b, alpha, beta));
-  FT_TRY(ft_check_cpu(fn, "C", c));
-  FT_TRY(ft_check_cpu(fn, "A", a));
-  FT_TRY(ft_check_cpu(fn, "B", b));
-  FT_TRY(ft_check_float(fn, "C", c));
-  FT_TRY(ft_check_ndim(fn, "A", a, 2));
-  FT_TRY(ft_check_ndim(fn, "B", b, 2));
-  FT_TRY(ft_check_ndim(fn, "C", c, 2));
-  if (a->dtype != c->dtype || b->dtype != c->dtype)
-    return ft_fail("%s: A, B and C must share one dtype (%s, %s, %s)", fn,
-                   ft_dtype_name(a->dtype), ft_dtype_name(b->dtype), ft_dtype_name(c->dtype));
+/* C = alpha op(A) op(B) + beta C, arguments checked by ft_gemm. */
+static int ft_cpu_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a,
+                       int trans_b, double alpha, double beta) {
   trans_a = trans_a != 0;
   trans_b = trans_b != 0;
   int64_t m = trans_a ? a->size[1] : a->size[0], k = trans_a ? a->size[0] : a->size[1];
-  int64_t kb = trans_b ? b->size[1] : b->size[0], n = trans_b ? b->size[0] : b->size[1];
-  if (k != kb || c->size[0] != m || c->size[1] != n)
-    return ft_fail("%s: sizes do not match: op(A) %lldx%lld, op(B) %lldx%lld, C %s", fn,
-                   (long long)m, (long long)k, (long long)kb, (long long)n,
-                   ft_shape_str(c, sc, sizeof sc));
-  if (m > 0x7fffffff || n > 0x7fffffff || k > 0x7fffffff)
-    return ft_fail("%s: a dimension exceeds BLAS's 32-bit limit", fn);
+  int64_t n = trans_b ? b->size[0] : b->size[1];
   if (m == 0 || n == 0) return FT_OK;
 
   /* Operands BLAS cannot read in place are copied to contiguous temporaries. */
@@ -101,10 +85,10 @@ int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, i
     b = bc; blas_layout(b, &ldb, &fb);
   }
   /* C is written through a contiguous temporary when BLAS cannot write it in place,
-   * or when it shares memory with A or B (BLAS output must not alias its inputs). */
+   * or when its bytes overlap A's or B's (BLAS output must not alias its inputs; disjoint
+   * views of one storage, as getParameters makes, are written in place). */
   ft_tensor *cw = c;
-  if (!blas_layout(c, &ldc, &fc) || fc || c->storage == a->storage ||
-      c->storage == b->storage) {
+  if (!blas_layout(c, &ldc, &fc) || fc || ft_overlaps(c, a) || ft_overlaps(c, b)) {
     if ((st = ft_tensor_to_dtype(&cc, c, c->dtype))) goto done;
     cw = cc;
     blas_layout(cw, &ldc, &fc);
@@ -128,4 +112,33 @@ done:
   ft_tensor_free(bc);
   ft_tensor_free(cc);
   return st;
+}
+
+/* The one check, for both devices: one device, one float dtype, 2-D operands of matching
+ * sizes, each within the 32-bit sizes that cblas and cuBLAS both take. An output that
+ * overlaps an input is allowed (Torch7's t:addmm(t, t:t(), t)): both devices then write
+ * through a temporary. */
+int ft_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int trans_a, int trans_b,
+            double alpha, double beta) {
+  const char *fn = "ft_gemm";
+  char sc[64];
+  FT_TRY(ft_check_placed(fn, "C", c));
+  FT_TRY(ft_check_device(fn, "A", a, c->device));
+  FT_TRY(ft_check_device(fn, "B", b, c->device));
+  FT_TRY(ft_check_float(fn, "C", c));
+  FT_TRY(ft_check_ndim(fn, "A", a, 2));
+  FT_TRY(ft_check_ndim(fn, "B", b, 2));
+  FT_TRY(ft_check_ndim(fn, "C", c, 2));
+  if (a->dtype != c->dtype || b->dtype != c->dtype)
+    return ft_fail("%s: A, B and C must share one dtype (%s, %s, %s)", fn,
+                   ft_dtype_name(a->dtype), ft_dtype_name(b->dtype), ft_dtype_name(c->dtype));
+  int64_t m = trans_a ? a->size[1] : a->size[0], k = trans_a ? a->size[0] : a->size[1];
+  int64_t kb = trans_b ? b->size[1] : b->size[0], n = trans_b ? b->size[0] : b->size[1];
+  if (k != kb || c->size[0] != m || c->size[1] != n)
+    return ft_fail("%s: sizes do not match: op(A) %lldx%lld, op(B) %lldx%lld, C %s", fn,
+                   (long long)m, (long long)k, (long long)kb, (long long)n,
+                   ft_shape_str(c, sc, sizeof sc));
+  if (m > 0x7fffffff || n > 0x7fffffff || k > 0x7fffffff)
+    return ft_fail("%s: a dimension exceeds BLAS's 32-bit limit", fn);
+  return FT_DEVICE_CALL(c, gemm, c, a, b, trans_a, trans_b, alpha, beta);
 }

@@ -1,4 +1,6 @@
-/* tensor/math.c -- fill, copy with conversion, element-wise ops and reductions on the CPU.
+/* tensor/math.c -- fill, copy with conversion, element-wise ops and reductions.
+ * Each public op checks its arguments once, for both devices, then runs its CPU loops
+ * here (ft_cpu_*) or its CUDA twin (core/cuda/math.cu); neither checks again.
  * Contiguous float tensors take typed, OpenMP-parallel loops; everything else walks
  * the strides one element at a time through double (exact for every dtype we hold
  * except int64 beyond 2^53, which labels and indices never reach). */
@@ -28,9 +30,7 @@ static inline void store(void *p, int dtype, int64_t i, double v) {
   }
 }
 
-int ft_fill(ft_tensor *t, double value) {
-  FT_CUDA_DISPATCH(ft_on_cuda(t), ft_cuda_fill(t, value));
-  FT_TRY(ft_check_cpu("ft_fill", "tensor", t));
+static int ft_cpu_fill(ft_tensor *t, double value) {
   int64_t n = ft_numel(t);
   void *p = ft_data(t);
   if (ft_is_contiguous(t)) {
@@ -50,15 +50,8 @@ int ft_fill(ft_tensor *t, double value) {
   return FT_OK;
 }
 
-int ft_copy(ft_tensor *dst, const ft_tensor *src) {
-  const char *fn = "ft_copy";
-  FT_CUDA_DISPATCH(ft_on_cuda(dst) || ft_on_cuda(src), ft_cuda_copy(dst, src));
-  FT_TRY(ft_check_cpu(fn, "destination", dst));
-  FT_TRY(ft_check_cpu(fn, "source", src));
+static int ft_cpu_copy(ft_tensor *dst, const ft_tensor *src) {
   int64_t n = ft_numel(dst);
-  if (n != ft_numel(src))
-    return ft_fail("%s: destination has %lld elements, source has %lld", fn, (long long)n,
-                   (long long)ft_numel(src));
   void *d = ft_data(dst);
   const void *s = ft_data(src);
   if (ft_is_contiguous(dst) && ft_is_contiguous(src)) {
@@ -82,21 +75,7 @@ int ft_copy(ft_tensor *dst, const ft_tensor *src) {
   return FT_OK;
 }
 
-static int check_pair(const char *fn, const ft_tensor *out, const ft_tensor *a) {
-  FT_TRY(ft_check_cpu(fn, "output", out));
-  FT_TRY(ft_check_cpu(fn, "input", a));
-  FT_TRY(ft_check_same_shape(fn, "output", out, "input", a));
-  if (out->dtype != a->dtype)
-    return ft_fail("%s: output is %s but input is %s", fn, ft_dtype_name(out->dtype),
-                   ft_dtype_name(a->dtype));
-  return FT_OK;
-}
-
-int ft_unary(ft_tensor *out, const ft_tensor *a, int op, double arg) {
-  const char *fn = "ft_unary";
-  FT_CUDA_DISPATCH(ft_on_cuda(out) || ft_on_cuda(a), ft_cuda_unary(out, a, op, arg));
-  FT_TRY(check_pair(fn, out, a));
-  if (op < FT_OP_NEG || op > FT_OP_CEIL) return ft_fail("%s: unknown op %d", fn, op);
+static int ft_cpu_unary(ft_tensor *out, const ft_tensor *a, int op, double arg) {
   int64_t n = ft_numel(a);
   void *o = ft_data(out);
   const void *x = ft_data(a);
@@ -118,12 +97,7 @@ int ft_unary(ft_tensor *out, const ft_tensor *a, int op, double arg) {
   return FT_OK;
 }
 
-int ft_binary(ft_tensor *out, const ft_tensor *a, const ft_tensor *b, int op) {
-  const char *fn = "ft_binary";
-  FT_CUDA_DISPATCH(ft_on_cuda(out) || ft_on_cuda(a), ft_cuda_binary(out, a, b, op));
-  FT_TRY(check_pair(fn, out, a));
-  FT_TRY(check_pair(fn, out, b));
-  if (op < FT_OP_ADD || op > FT_OP_GE) return ft_fail("%s: unknown op %d", fn, op);
+static int ft_cpu_binary(ft_tensor *out, const ft_tensor *a, const ft_tensor *b, int op) {
   int64_t n = ft_numel(a);
   void *o = ft_data(out);
   const void *x = ft_data(a), *y = ft_data(b);
@@ -148,11 +122,7 @@ int ft_binary(ft_tensor *out, const ft_tensor *a, const ft_tensor *b, int op) {
   return FT_OK;
 }
 
-int ft_axpy(ft_tensor *out, const ft_tensor *a, double alpha, const ft_tensor *b) {
-  const char *fn = "ft_axpy";
-  FT_CUDA_DISPATCH(ft_on_cuda(out) || ft_on_cuda(a), ft_cuda_axpy(out, a, alpha, b));
-  FT_TRY(check_pair(fn, out, a));
-  FT_TRY(check_pair(fn, out, b));
+static int ft_cpu_axpy(ft_tensor *out, const ft_tensor *a, double alpha, const ft_tensor *b) {
   int64_t n = ft_numel(a);
   void *o = ft_data(out);
   const void *x = ft_data(a), *y = ft_data(b);
@@ -247,15 +217,8 @@ static inline double acc_result(const acc_t *a, int op, int64_t *arg) {
   }
 }
 
-int ft_reduce_all(const ft_tensor *t, int op, double *result) {
-  const char *fn = "ft_reduce_all";
-  FT_CUDA_DISPATCH(ft_on_cuda(t), ft_cuda_reduce_all(t, op, result));
-  FT_TRY(ft_check_cpu(fn, "tensor", t));
-  if (!result) return ft_fail("%s: result is NULL", fn);
-  if (op < FT_RED_SUM || op > FT_RED_PROD) return ft_fail("%s: unknown op %d", fn, op);
+static int ft_cpu_reduce_all(const ft_tensor *t, int op, double *result) {
   int64_t n = ft_numel(t);
-  if (n == 0 && (op == FT_RED_MAX || op == FT_RED_MIN))
-    return ft_fail("%s: max/min of an empty tensor", fn);
   const void *p = ft_data(t);
   acc_t a;
   acc_init(&a);
@@ -272,26 +235,8 @@ int ft_reduce_all(const ft_tensor *t, int op, double *result) {
   return FT_OK;
 }
 
-int ft_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int dim, int op) {
-  const char *fn = "ft_reduce_dim";
-  FT_CUDA_DISPATCH(ft_on_cuda(t), ft_cuda_reduce_dim(out, indices, t, dim, op));
-  char b1[128], b2[128];
-  FT_TRY(ft_check_cpu(fn, "input", t));
-  FT_TRY(ft_check_cpu(fn, "output", out));
-  if (op < FT_RED_SUM || op > FT_RED_PROD) return ft_fail("%s: unknown op %d", fn, op);
-  if (dim < 0 || dim >= t->ndim)
-    return ft_fail("%s: dimension %d out of range (input has %d)", fn, dim + 1, t->ndim);
-  if (t->size[dim] == 0 && (op == FT_RED_MAX || op == FT_RED_MIN))
-    return ft_fail("%s: max/min over an empty dimension", fn);
-  int ok = out->ndim == t->ndim;
-  for (int d = 0; ok && d < t->ndim; d++) ok = out->size[d] == (d == dim ? 1 : t->size[d]);
-  if (!ok)
-    return ft_fail("%s: output is %s, expected the input's size %s with 1 at dimension %d", fn,
-                   ft_shape_str(out, b1, sizeof b1), ft_shape_str(t, b2, sizeof b2), dim + 1);
-  if (indices) {
-    FT_TRY(ft_check_dtype(fn, "indices", indices, FT_INT64));
-    FT_TRY(ft_check_same_shape(fn, "indices", indices, "output", out));
-  }
+static int ft_cpu_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int dim,
+                             int op) {
   /* Walk the output; for each output element reduce along `dim` of the input. */
   int64_t n = ft_numel(out), len = t->size[dim];
   const void *p = ft_data(t);
@@ -315,4 +260,106 @@ int ft_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int di
     ft_iter_next(&it);
   }
   return FT_OK;
+}
+
+/* ---- the public ops: one check for both devices, then the device's loops --------------- */
+
+int ft_fill(ft_tensor *t, double value) {
+  FT_TRY(ft_check_placed("ft_fill", "tensor", t));
+  return FT_DEVICE_CALL(t, fill, t, value);
+}
+
+/* The one op that crosses devices: any pair of CPU and GPU tensors, any two dtypes. */
+int ft_copy(ft_tensor *dst, const ft_tensor *src) {
+  const char *fn = "ft_copy";
+  FT_TRY(ft_check_placed(fn, "destination", dst));
+  FT_TRY(ft_check_placed(fn, "source", src));
+  if (ft_numel(dst) != ft_numel(src))
+    return ft_fail("%s: destination has %lld elements, source has %lld", fn,
+                   (long long)ft_numel(dst), (long long)ft_numel(src));
+  return FT_DEVICE_CALL(ft_on_cuda(src) ? src : dst, copy, dst, src);
+}
+
+/* a is an operand of out's op: on its device, of its shape and dtype. */
+static int check_operand(const char *fn, const ft_tensor *out, const ft_tensor *a) {
+  FT_TRY(ft_check_device(fn, "input", a, out->device));
+  FT_TRY(ft_check_same_shape(fn, "output", out, "input", a));
+  if (out->dtype != a->dtype)
+    return ft_fail("%s: output is %s but input is %s", fn, ft_dtype_name(out->dtype),
+                   ft_dtype_name(a->dtype));
+  return FT_OK;
+}
+
+int ft_unary(ft_tensor *out, const ft_tensor *a, int op, double arg) {
+  const char *fn = "ft_unary";
+  FT_TRY(ft_check_placed(fn, "output", out));
+  FT_TRY(check_operand(fn, out, a));
+  if (op < FT_OP_NEG || op > FT_OP_CEIL) return ft_fail("%s: unknown op %d", fn, op);
+  return FT_DEVICE_CALL(out, unary, out, a, op, arg);
+}
+
+int ft_host_scalar(const ft_tensor *b, double *v) {
+  if (!b || b->device != FT_CPU || ft_numel(b) == 0) return 0;
+  for (int d = 0; d < b->ndim; d++)
+    if (b->stride[d] != 0 && b->size[d] != 1) return 0;
+  *v = load(ft_data(b), b->dtype, 0);
+  return 1;
+}
+
+int ft_binary(ft_tensor *out, const ft_tensor *a, const ft_tensor *b, int op) {
+  const char *fn = "ft_binary";
+  double v;
+  FT_TRY(ft_check_placed(fn, "output", out));
+  FT_TRY(check_operand(fn, out, a));
+  if (ft_on_cuda(out) && ft_host_scalar(b, &v)) { /* read on the host by the GPU op */
+    FT_TRY(ft_check_same_shape(fn, "output", out, "input", b));
+    if (b->dtype != out->dtype)
+      return ft_fail("%s: output is %s but input is %s", fn, ft_dtype_name(out->dtype),
+                     ft_dtype_name(b->dtype));
+  } else {
+    FT_TRY(check_operand(fn, out, b));
+  }
+  if (op < FT_OP_ADD || op > FT_OP_GE) return ft_fail("%s: unknown op %d", fn, op);
+  return FT_DEVICE_CALL(out, binary, out, a, b, op);
+}
+
+int ft_axpy(ft_tensor *out, const ft_tensor *a, double alpha, const ft_tensor *b) {
+  const char *fn = "ft_axpy";
+  FT_TRY(ft_check_placed(fn, "output", out));
+  FT_TRY(check_operand(fn, out, a));
+  FT_TRY(check_operand(fn, out, b));
+  return FT_DEVICE_CALL(out, axpy, out, a, alpha, b);
+}
+
+int ft_reduce_all(const ft_tensor *t, int op, double *result) {
+  const char *fn = "ft_reduce_all";
+  FT_TRY(ft_check_placed(fn, "tensor", t));
+  if (!result) return ft_fail("%s: result is NULL", fn);
+  if (op < FT_RED_SUM || op > FT_RED_PROD) return ft_fail("%s: unknown op %d", fn, op);
+  if (ft_numel(t) == 0 && (op == FT_RED_MAX || op == FT_RED_MIN))
+    return ft_fail("%s: max/min of an empty tensor", fn);
+  return FT_DEVICE_CALL(t, reduce_all, t, op, result);
+}
+
+int ft_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int dim, int op) {
+  const char *fn = "ft_reduce_dim";
+  char b1[128], b2[128];
+  FT_TRY(ft_check_placed(fn, "input", t));
+  FT_TRY(ft_check_device(fn, "output", out, t->device));
+  if (op < FT_RED_SUM || op > FT_RED_PROD) return ft_fail("%s: unknown op %d", fn, op);
+  if (dim < 0 || dim >= t->ndim)
+    return ft_fail("%s: dimension %d out of range (input has %d)", fn, dim + 1, t->ndim);
+  if (t->size[dim] == 0 && (op == FT_RED_MAX || op == FT_RED_MIN))
+    return ft_fail("%s: max/min over an empty dimension", fn);
+  int ok = out->ndim == t->ndim;
+  for (int d = 0; ok && d < t->ndim; d++) ok = out->size[d] == (d == dim ? 1 : t->size[d]);
+  if (!ok)
+    return ft_fail("%s: output is %s, expected the input's size %s with 1 at dimension %d", fn,
+                   ft_shape_str(out, b1, sizeof b1), ft_shape_str(t, b2, sizeof b2), dim + 1);
+  if (indices) {
+    FT_TRY(ft_check_device(fn, "indices", indices, t->device));
+    FT_TRY(ft_check_dtype(fn, "indices", indices, FT_INT64));
+    FT_TRY(ft_check_same_shape(fn, "indices", indices, "output", out));
+  }
+  return FT_DEVICE_CALL(t, reduce_dim, out, indices, t, dim, op);
 }
