@@ -15,7 +15,9 @@
  * same kernel run on grad_output with the kernel flipped and the channels swapped.
  * Backward-weight: any stride and padding, with the output channels in the lanes
  * (below). Callers (core/nn/conv.c) check every argument; these functions only compute.
- */
+ * Their scratch (lane masks, tap tables, repacked weights, phase planes, partial sums)
+ * lives in the calling thread's FT_WS_DIRECT* workspaces, one slot per buffer live at
+ * once: a repeated step of one shape allocates nothing. */
 #include "internal.h"
 #include <string.h>
 #ifdef _OPENMP
