@@ -459,6 +459,9 @@ void ft_resblock_workspace_free(void);
  * thread's (it regrows on use) / the bytes it holds now. */
 void ft_workspace_free(void);
 int64_t ft_workspace_held(void);
+/* How many times this thread's workspace buffers were (re)allocated since it started:
+ * flat across repeated calls of one shape when nothing allocates per call. */
+int64_t ft_workspace_grows(void);
 
 
 /* CUDA-SECTION */

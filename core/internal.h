@@ -197,8 +197,11 @@ enum {
   FT_WS_RB_H,
   FT_WS_RB_C,
   FT_WS_RB_R,
-  FT_WS_DIRECT,     /* free for core/nn/conv_direct.c's scratch (masks, repacked weights, */
-  FT_WS_DIRECT2,    /* partial sums), which still allocates per call                     */
+  FT_WS_DIRECT,     /* core/nn/conv_direct.c: the threads' buffers (phase planes,       */
+  FT_WS_DIRECT2,    /*   partial sums); the repacked weights; the lane masks of every   */
+  FT_WS_DIRECT_GEOM,/*   geometry of the call; the tap tables of the stride phases;     */
+  FT_WS_DIRECT_TAPS,/*   the per-call tap and phase scratch (each live at once: one     */
+  FT_WS_DIRECT_PH,  /*   slot each, so none aliases another)                           */
   FT_WS_N
 };
 /* slot's buffer viewed as a contiguous tensor of dtype and size (valid until the next

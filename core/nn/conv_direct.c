@@ -15,7 +15,9 @@
  * same kernel run on grad_output with the kernel flipped and the channels swapped.
  * Backward-weight: any stride and padding, with the output channels in the lanes
  * (below). Callers (core/nn/conv.c) check every argument; these functions only compute.
- */
+ * Their scratch (lane masks, tap tables, repacked weights, phase planes, partial sums)
+ * lives in the calling thread's FT_WS_DIRECT* workspaces, one slot per buffer live at
+ * once: a repeated step of one shape allocates nothing. */
 #include "internal.h"
 #include <string.h>
 #ifdef _OPENMP
@@ -42,19 +44,21 @@ typedef struct {
   uint16_t *tap;     /* [nv][KK]                                        */
   uint16_t *out;     /* [nv]                                            */
   int64_t *off;      /* [KK] input offset of tap t relative to q        */
-  size_t bytes;
-  void *mem;
 } geom;
 
-static int geom_init(geom *g, int Hin, int Hout, int W, int KK, const int *dh, const int *dw,
-                     const int *cbase) {
+/* Bytes of one geometry's tables, a multiple of 64 (several share one workspace). */
+static size_t geom_bytes(int Hout, int W, int KK) {
+  const size_t nv = (size_t)(((int64_t)Hout * W + 15) / 16);
+  return (sizeof(uint16_t) * (nv * KK + nv) + sizeof(int64_t) * KK + 127) / 64 * 64;
+}
+
+/* The tables in mem (geom_bytes of them, 8-byte aligned). */
+static void geom_init(geom *g, void *mem, int Hin, int Hout, int W, int KK, const int *dh,
+                      const int *dw, const int *cbase) {
   g->Hin = Hin; g->Hout = Hout; g->W = W;
   g->KK = KK;
   g->nv = (int)(((int64_t)Hout * W + 15) / 16);
-  g->bytes = sizeof(uint16_t) * ((size_t)g->nv * g->KK + g->nv) + sizeof(int64_t) * g->KK + 64;
-  g->mem = ft_alloc(g->bytes);
-  if (!g->mem) return ft_fail("conv: out of memory for %zu bytes of lane masks", g->bytes);
-  g->off = (int64_t *)g->mem;
+  g->off = (int64_t *)mem;
   g->tap = (uint16_t *)(g->off + g->KK);
   g->out = g->tap + (size_t)g->nv * g->KK;
   for (int t = 0; t < KK; t++)
@@ -71,9 +75,16 @@ static int geom_init(geom *g, int Hin, int Hout, int W, int KK, const int *dh, c
       if (ih >= 0 && ih < Hin && iw >= 0 && iw < W) g->tap[j * g->KK + t] |= bit;
     }
   }
+}
+
+/* One geometry's tables from the lane-mask workspace. */
+static int geom_new(geom *g, int Hin, int Hout, int W, int KK, const int *dh, const int *dw,
+                    const int *cbase) {
+  void *mem;
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT_GEOM, FT_CPU, geom_bytes(Hout, W, KK), &mem));
+  geom_init(g, mem, Hin, Hout, W, KK, dh, dw, cbase);
   return FT_OK;
 }
-static void geom_free(geom *g) { ft_free_bytes(g->mem, g->bytes); }
 
 static int conv_thread(void) {
 #ifdef _OPENMP
@@ -242,24 +253,22 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
                            int64_t N, int Ci, int Co, int Hin, int Hout, int W, int kH, int kW,
                            int pad_h, int pad_w, int flip) {
   const int KK = kH * kW;
-  size_t tbytes = sizeof(int) * 3 * (size_t)KK;
-  int *dh = ft_alloc(tbytes);
-  if (!dh) return ft_fail("conv: out of memory for %zu bytes", tbytes);
+  int *dh;
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT_TAPS, FT_CPU, sizeof(int) * 3 * (size_t)KK,
+                            (void **)&dh));
   int *dw = dh + KK, *cb = dw + KK;
   for (int kh = 0; kh < kH; kh++)
     for (int kw = 0; kw < kW; kw++) {
       dh[kh * kW + kw] = kh - pad_h; dw[kh * kW + kw] = kw - pad_w; cb[kh * kW + kw] = 0;
     }
   geom g;
-  int st = geom_init(&g, Hin, Hout, W, KK, dh, dw, cb);
-  ft_free_bytes(dh, tbytes);
-  FT_TRY(st);
+  FT_TRY(geom_new(&g, Hin, Hout, W, KK, dh, dw, cb));
   /* wr[t][ci][co]: the weight each tile broadcasts, in the order it reads them.
    * flip: weight is [Ci, Co, kH, kW] of the forward conv (backward-input) and the taps
    * are mirrored; otherwise weight is [Co, Ci, kH, kW]. */
-  size_t wbytes = sizeof(float) * (size_t)KK * Ci * Co;
-  float *wr = ft_alloc(wbytes);
-  if (!wr) { geom_free(&g); return ft_fail("conv: out of memory for %zu bytes", wbytes); }
+  float *wr;
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT2, FT_CPU, sizeof(float) * (size_t)KK * Ci * Co,
+                            (void **)&wr));
   for (int co = 0; co < Co; co++)
     for (int ci = 0; ci < Ci; ci++)
       for (int t = 0; t < KK; t++) {
@@ -268,8 +277,6 @@ int ft_conv_direct_forward(const float *in, float *out, const float *weight, con
         wr[((int64_t)t * Ci + ci) * Co + co] = w;
       }
   direct_run(in, out, wr, bias, N, Ci, (int64_t)Ci * Hin * W, Co, &g);
-  ft_free_bytes(wr, wbytes);
-  geom_free(&g);
   return FT_OK;
 }
 
@@ -286,16 +293,14 @@ typedef struct {
   int H, W, Ho, Wo;
   int Hph;           /* rows of a phase plane                          */
   int *dh, *dw, *ph_of; /* per tap: row/column offset, phase index a*sw + b */
-  size_t bytes;
 } phases;
 
 static int phases_init(phases *q, int H, int W, int Ho, int Wo, int kH, int kW, int sh, int sw,
                        int ph, int pw) {
-  *q = (phases){ sh, sw, ph, pw, kH, kW, H, W, Ho, Wo, 0, NULL, NULL, NULL, 0 };
+  *q = (phases){ sh, sw, ph, pw, kH, kW, H, W, Ho, Wo, 0, NULL, NULL, NULL };
   const int KK = kH * kW;
-  q->bytes = sizeof(int) * 3 * (size_t)KK;
-  q->dh = ft_alloc(q->bytes);
-  if (!q->dh) return ft_fail("conv: out of memory for %zu bytes", q->bytes);
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT_PH, FT_CPU, sizeof(int) * 3 * (size_t)KK,
+                            (void **)&q->dh));
   q->dw = q->dh + KK; q->ph_of = q->dw + KK;
   int dmax = 0;
   for (int kh = 0; kh < kH; kh++)
@@ -308,7 +313,6 @@ static int phases_init(phases *q, int H, int W, int Ho, int Wo, int kH, int kW, 
   q->Hph = Ho + dmax;
   return FT_OK;
 }
-static void phases_free(phases *q) { ft_free_bytes(q->dh, q->bytes); }
 
 /* xs [ne-nb][sh*sw][C][Hph][Wo]: phase (a, b) of images [nb, ne) of x [N, C, H, W],
  * zero outside x. Stride 2 (ResNet's) deinterleaves 32 floats at a time. */
@@ -368,20 +372,18 @@ int ft_conv_direct_forward_strided(const float *in, float *out, const float *wei
   FT_TRY(phases_init(&q, H, W, Ho, Wo, kH, kW, sh, sw, ph, pw));
   const int KK = kH * kW, np = sh * sw, nt = conv_threads_max();
   const int64_t img = (int64_t)np * Ci * q.Hph * Wo;
-  int *cb = ft_alloc(sizeof(int) * (size_t)KK);
-  geom g = { 0 };
-  int st = cb ? FT_OK : ft_fail("conv: out of memory");
-  if (st == FT_OK) {
-    for (int t = 0; t < KK; t++) cb[t] = q.ph_of[t] * Ci;
-    st = geom_init(&g, q.Hph, Ho, Wo, KK, q.dh, q.dw, cb);
-    ft_free_bytes(cb, sizeof(int) * (size_t)KK);
-  }
-  if (st != FT_OK) { phases_free(&q); return st; }
+  int *cb;
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT_TAPS, FT_CPU, sizeof(int) * (size_t)KK,
+                            (void **)&cb));
+  for (int t = 0; t < KK; t++) cb[t] = q.ph_of[t] * Ci;
+  geom g;
+  FT_TRY(geom_new(&g, q.Hph, Ho, Wo, KK, q.dh, q.dw, cb));
   const int64_t G = fwd_group(N, g.nv, img * 4), nblocks = (N + G - 1) / G;
   size_t xbytes = sizeof(float) * (size_t)(G * img) * nt + 64 * (size_t)nt;
   size_t wbytes = sizeof(float) * (size_t)KK * Ci * Co;
-  float *xs = ft_alloc(xbytes), *wr = ft_alloc(wbytes);
-  if (!xs || !wr) st = ft_fail("conv: out of memory for %zu bytes", xbytes + wbytes);
+  float *xs, *wr;
+  int st = ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, xbytes, (void **)&xs);
+  if (st == FT_OK) st = ft_workspace_bytes("conv", FT_WS_DIRECT2, FT_CPU, wbytes, (void **)&wr);
   if (st == FT_OK) {
     for (int co = 0; co < Co; co++)
       for (int ci = 0; ci < Ci; ci++)
@@ -404,10 +406,6 @@ int ft_conv_direct_forward_strided(const float *in, float *out, const float *wei
       if (stream) _mm_sfence();
     }
   }
-  if (xs) ft_free_bytes(xs, xbytes);
-  if (wr) ft_free_bytes(wr, wbytes);
-  geom_free(&g);
-  phases_free(&q);
   return st;
 }
 
@@ -430,12 +428,22 @@ int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const f
   const int KK = kH * kW, np = sh * sw, Hmax = (H + sh - 1) / sh, nt = conv_threads_max();
   size_t tbytes = sizeof(int) * 3 * (size_t)KK + sizeof(bwd_phase) * (size_t)np;
   size_t wbytes = sizeof(float) * (size_t)KK * Ci * Co;
-  bwd_phase *P = ft_alloc(tbytes); /* the phases, then three int arrays of KK */
-  float *wr = ft_alloc(wbytes);
-  int st = P && wr ? FT_OK : ft_fail("conv: out of memory for %zu bytes", tbytes + wbytes);
-  int *dh = P ? (int *)(P + np) : NULL;
-  int ready = 0; /* phases whose geom was built */
-  for (int p = 0, t0 = 0; st == FT_OK && p < np; p++, ready++) {
+  bwd_phase *P; /* the phases, then three int arrays of KK */
+  float *wr;
+  char *gmem;
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT_TAPS, FT_CPU, tbytes, (void **)&P));
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT2, FT_CPU, wbytes, (void **)&wr));
+  /* every phase's lane masks, side by side in one workspace */
+  size_t gbytes = 0;
+  for (int p = 0; p < np; p++) {
+    int n = 0;
+    for (int t = 0; t < KK; t++) n += q.ph_of[t] == p;
+    const int Hp = (H - p / sw + sh - 1) / sh;
+    if (n > 0 && Hp > 0) gbytes += geom_bytes(Hp, Wo, n);
+  }
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT_GEOM, FT_CPU, gbytes, (void **)&gmem));
+  int *dh = (int *)(P + np);
+  for (int p = 0, t0 = 0; p < np; p++) {
     const int a = p / sw, b = p % sw;
     int *dw = dh + KK, *cb = dw + KK, n = 0;
     P[p] = (bwd_phase){ { 0 }, wr + (int64_t)t0 * Co * Ci, (H - a + sh - 1) / sh, (W - b + sw - 1) / sw };
@@ -448,16 +456,19 @@ int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const f
         n++;
       }
     t0 += n;
-    if (n > 0 && P[p].Hp > 0) st = geom_init(&P[p].g, Ho, P[p].Hp, Wo, n, dh, dw, cb);
+    if (n > 0 && P[p].Hp > 0) {
+      geom_init(&P[p].g, gmem, Ho, P[p].Hp, Wo, n, dh, dw, cb);
+      gmem += geom_bytes(P[p].Hp, Wo, n);
+    }
   }
   int64_t G = 1;
-  for (int p = 0; p < ready; p++)
+  for (int p = 0; p < np; p++)
     if (P[p].g.KK) { int64_t gp = fwd_group(N, P[p].g.nv, (int64_t)Co * Ho * Wo * 4); if (gp > G) G = gp; }
   const int64_t bimg = (int64_t)Ci * Hmax * Wo, nblocks = (N + G - 1) / G;
   size_t bbytes = sizeof(float) * (size_t)(G * bimg + 16) * nt;
-  float *buf = st == FT_OK ? ft_alloc(bbytes) : NULL;
-  if (st == FT_OK && !buf) st = ft_fail("conv: out of memory for %zu bytes", bbytes);
-  if (st == FT_OK) {
+  float *buf;
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, bbytes, (void **)&buf));
+  {
 #pragma omp parallel
     {
       float *mine = buf + (size_t)conv_thread() * (G * bimg + 16);
@@ -487,13 +498,7 @@ int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const f
       }
     }
   }
-  for (int p = 0; p < ready; p++)
-    if (P[p].g.KK) geom_free(&P[p].g);
-  if (buf) ft_free_bytes(buf, bbytes);
-  if (P) ft_free_bytes(P, tbytes);
-  if (wr) ft_free_bytes(wr, wbytes);
-  phases_free(&q);
-  return st;
+  return FT_OK;
 }
 
 /* ---- backward of the weight, output channels in lanes (any stride) --------------
@@ -747,8 +752,8 @@ int ft_conv_direct_backward_weight(const float *in, const float *gout, float *gw
   int64_t K = (int64_t)Ci * g.KK;
   size_t per_thread = sizeof(float) * (size_t)(G * per_img + K * g.CoP) + 64;
   size_t bytes = per_thread * nt_max;
-  char *mem = ft_alloc(bytes);
-  if (!mem) return ft_fail("conv: out of memory for %zu bytes", bytes);
+  char *mem;
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, bytes, (void **)&mem));
   /* Every thread zeroes its partial (and the zero borders of its gP) first, then takes
    * a fixed range of blocks: the partial sums, and so the rounding of the result, depend
    * only on the number of threads, never on timing (runs reproduce bit for bit). */
@@ -805,7 +810,6 @@ int ft_conv_direct_backward_weight(const float *in, const float *gout, float *gw
       for (int t = 0; t < team; t++) s += ((const float *)(mem + per_thread * t))[k * g.CoP + co];
       gw[co * K + k] = (float)(gw[co * K + k] + scale * s);
     }
-  ft_free_bytes(mem, bytes);
   return FT_OK;
 }
 

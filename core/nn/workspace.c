@@ -14,6 +14,9 @@ typedef struct {
   int64_t cap;  /* elements allocated (of t's dtype) */
 } ws_buf;
 static __thread ws_buf bufs[2][FT_WS_N];
+static __thread int64_t grows;
+
+int64_t ft_workspace_grows(void) { return grows; }
 
 static void buf_free(ws_buf *b) { ft_tensor_free(b->t); b->t = NULL; b->cap = 0; }
 
@@ -48,6 +51,7 @@ int ft_workspace_tensor(const char *fn, int slot, int dtype, int device, int ndi
     int64_t cap = n > 0 ? n : 1;
     FT_TRY(ft_tensor_new(&b->t, dtype, device, 1, &cap));
     b->cap = cap;
+    grows++;
   }
   ft_tensor *t = b->t;
   t->ndim = ndim;
