@@ -51,6 +51,10 @@ int ft_png_too_small(int64_t file_size, int64_t rowbytes, int64_t h);
 
 #define FT_TRY(expr) do { int ft_status_ = (expr); if (ft_status_) return ft_status_; } while (0)
 
+/* A 2-D t (m x n) as a row-major BLAS operand: 1 when BLAS (cblas or cuBLAS) can read it in
+ * place, with *ld and *flip (1: read it as column-major, i.e. flip its transpose flag). */
+int ft_blas_layout(const ft_tensor *t, int64_t *ld, int *flip);
+
 /* Aligned host allocation counted in ft_bytes_allocated(); NULL on failure. */
 void *ft_alloc(size_t nbytes);
 void ft_free_bytes(void *p, size_t nbytes);

@@ -86,21 +86,7 @@ static int cublas_of(const char *fn, ft_cu_ctx **out) {
 }
 
 /* ---- gemm ----------------------------------------------------------------------------------- */
-/* As blas.c's blas_layout: 1 when the 2-D t can be read in place, with *ld and *flip
- * (1: stored column-major, i.e. flip its transpose flag). */
-static int blas_layout(const ft_tensor *t, int64_t *ld, int *flip) {
-  int64_t m = t->size[0], n = t->size[1], s0 = t->stride[0], s1 = t->stride[1];
-  int64_t mm = m > 1 ? m : 1, nn = n > 1 ? n : 1;
-  if ((n <= 1 || s1 == 1) && (m <= 1 || s0 >= nn)) {
-    *ld = m <= 1 ? nn : s0; *flip = 0;
-    return *ld <= 0x7fffffff;
-  }
-  if ((m <= 1 || s0 == 1) && (n <= 1 || s1 >= mm)) {
-    *ld = n <= 1 ? mm : s1; *flip = 1;
-    return *ld <= 0x7fffffff;
-  }
-  return 0;
-}
+/* Operand layouts: ft_blas_layout (core/tensor/blas.c), shared with the CPU path. */
 
 static int gemm_raw(const char *fn, ft_cu_ctx *c, int dtype, int ta, int tb, int64_t m, int64_t n,
                     int64_t k, double alpha, const void *A, int64_t lda, const void *B, int64_t ldb,
@@ -131,22 +117,22 @@ static int gemm_impl(const char *fn, ft_tensor *c, const ft_tensor *a, const ft_
   ft_tensor *ac = NULL, *bc = NULL, *cc = NULL;
   int64_t lda = 0, ldb = 0, ldc = 0;
   int fa = 0, fb = 0, fc = 0, st = FT_OK;
-  if (!blas_layout(a, &lda, &fa)) {
+  if (!ft_blas_layout(a, &lda, &fa)) {
     FT_TRY(ft_tensor_contiguous(&ac, a));
     a = ac;
-    blas_layout(a, &lda, &fa);
+    ft_blas_layout(a, &lda, &fa);
   }
-  if (!blas_layout(b, &ldb, &fb)) {
+  if (!ft_blas_layout(b, &ldb, &fb)) {
     if ((st = ft_tensor_contiguous(&bc, b))) goto done;
     b = bc;
-    blas_layout(b, &ldb, &fb);
+    ft_blas_layout(b, &ldb, &fb);
   }
   {
     ft_tensor *cw = c;
-    if (!blas_layout(c, &ldc, &fc) || fc || ft_overlaps(c, a) || ft_overlaps(c, b)) {
+    if (!ft_blas_layout(c, &ldc, &fc) || fc || ft_overlaps(c, a) || ft_overlaps(c, b)) {
       if ((st = ft_tensor_to_dtype(&cc, c, c->dtype))) goto done;
       cw = cc;
-      blas_layout(cw, &ldc, &fc);
+      ft_blas_layout(cw, &ldc, &fc);
     }
     st = gemm_raw(fn, ctx, c->dtype, trans_a ^ fa, trans_b ^ fb, m, n, k, alpha, ft_data(a), lda,
                   ft_data(b), ldb, beta, ft_data(cw), ldc);

@@ -52,7 +52,7 @@ int ft_get_num_threads(void) {
  * place, with *ld and *flip (1: read it as column-major, i.e. flip its transpose flag).
  * Row-major needs element (i,j) at i*ld + j with ld >= max(1,n); column-major needs it
  * at i + j*ld with ld >= max(1,m). A dimension of size 1 leaves its stride free. */
-static int blas_layout(const ft_tensor *t, int64_t *ld, int *flip) {
+int ft_blas_layout(const ft_tensor *t, int64_t *ld, int *flip) {
   int64_t m = t->size[0], n = t->size[1], s0 = t->stride[0], s1 = t->stride[1];
   int64_t mm = m > 1 ? m : 1, nn = n > 1 ? n : 1;
   if ((n <= 1 || s1 == 1) && (m <= 1 || s0 >= nn)) {
@@ -79,19 +79,19 @@ static int ft_cpu_gemm(ft_tensor *c, const ft_tensor *a, const ft_tensor *b, int
   ft_tensor *ac = NULL, *bc = NULL, *cc = NULL;
   int64_t lda, ldb, ldc;
   int fa, fb, fc, st = FT_OK;
-  if (!blas_layout(a, &lda, &fa)) { FT_TRY(ft_tensor_contiguous(&ac, a)); a = ac; blas_layout(a, &lda, &fa); }
-  if (!blas_layout(b, &ldb, &fb)) {
+  if (!ft_blas_layout(a, &lda, &fa)) { FT_TRY(ft_tensor_contiguous(&ac, a)); a = ac; ft_blas_layout(a, &lda, &fa); }
+  if (!ft_blas_layout(b, &ldb, &fb)) {
     if ((st = ft_tensor_contiguous(&bc, b))) goto done;
-    b = bc; blas_layout(b, &ldb, &fb);
+    b = bc; ft_blas_layout(b, &ldb, &fb);
   }
   /* C is written through a contiguous temporary when BLAS cannot write it in place,
    * or when its bytes overlap A's or B's (BLAS output must not alias its inputs; disjoint
    * views of one storage, as getParameters makes, are written in place). */
   ft_tensor *cw = c;
-  if (!blas_layout(c, &ldc, &fc) || fc || ft_overlaps(c, a) || ft_overlaps(c, b)) {
+  if (!ft_blas_layout(c, &ldc, &fc) || fc || ft_overlaps(c, a) || ft_overlaps(c, b)) {
     if ((st = ft_tensor_to_dtype(&cc, c, c->dtype))) goto done;
     cw = cc;
-    blas_layout(cw, &ldc, &fc);
+    ft_blas_layout(cw, &ldc, &fc);
   }
   {
     enum CBLAS_TRANSPOSE ta = (trans_a ^ fa) ? CblasTrans : CblasNoTrans;
