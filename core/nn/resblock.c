@@ -488,7 +488,8 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   /* row mode, sync BN: a rank without kept rows joins the branch's collectives when
    * another rank has some (batch mode: every rank draws the same gate) */
   int phantom = 0;
-  if (bn_train && b->gate_mode == FT_GATE_ROW && ft_bn_sync_active()) {
+  const int may_differ = b->force_gate == 2 || (b->force_gate == -1 && b->p < 1);
+  if (bn_train && b->gate_mode == FT_GATE_ROW && may_differ && ft_bn_sync_active()) {
     double kept = (double)k;
     FT_TRY(ft_bn_sync_allreduce(fn, &kept, 1));
     phantom = k == 0 && kept > 0;
