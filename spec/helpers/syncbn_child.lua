@@ -194,6 +194,32 @@ end
 -- Fused residual blocks, gate open: identity, downsampling (A: pooled, B: projection BN),
 -- bottleneck.
 function modes.block(rank, size)
+  if fathom.C.ft_has_cuda() ~= 0 then
+    -- a CUDA build: a block whose tensors all claim to be on the GPU is refused (headers
+    -- marked as GPU tensors; the refusal comes before any of them is used)
+    local ffi = require 'ffi'
+    local keep = {}
+    local function gpu(p)
+      if p == nil then return nil end
+      local h = ffi.new('ft_tensor[1]')
+      ffi.copy(h, p, ffi.sizeof('ft_tensor'))
+      h[0].device = fathom.C.FT_CUDA
+      keep[#keep + 1] = h
+      return h + 0
+    end
+    local m = nn.ResidualDrop(2, 2, 1):double()
+    local s = m:_sync()
+    for _, f in ipairs({ 'conv_weight', 'grad_conv_weight', 'bn_weight', 'bn_bias', 'grad_bn_weight',
+                         'grad_bn_bias', 'running_mean', 'running_var' }) do
+      for j = 0, 3 do s[f][j] = gpu(s[f][j]) end
+    end
+    local x = fathom.DoubleTensor(2, 2, 3, 3)
+    expect(fathom.C.ft_resblock_forward(s, gpu(x.p), gpu(fathom.DoubleTensor(2, 2, 3, 3).p), 1) ~= 0,
+           'a GPU block was accepted with sync on')
+    local msg = ffi.string(fathom.C.ft_last_error())
+    expect(msg:find('ft_resblock_forward: synchronised batch norm runs on CPU tensors only', 1, true), 'message: ' .. msg)
+    m._state = nil
+  end
   for _, ty in ipairs({ 'double', 'float' }) do
     worst = {}
     compare('identity', ty, block(4, 4, 1), { 5, 4, 6, 6 }, 2)
