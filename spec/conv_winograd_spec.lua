@@ -34,6 +34,8 @@ describe('Winograd F(2x2,3x3) convolution (float32, 3x3 stride 1 pad 1)', functi
     { 16, 32, 16, 16, 1 }, { 32, 16, 8, 8, 1 },                        -- channels change
     { 5, 7, 9, 11, 1 }, { 20, 33, 7, 13, 2 }, { 17, 3, 1, 1, 1 },      -- odd sizes, tails
     { 3, 17, 2, 3, 3 }, { 1, 1, 1, 40, 1 }, { 9, 18, 35, 70, 1 },      -- 1 row, > 16 tiles per row
+    { 64, 24, 8, 8, 7 }, { 8, 24, 12, 16, 5 }, { 16, 16, 16, 8, 3 },    -- full-vector transforms,
+    { 24, 8, 6, 32, 4 }, { 16, 16, 4, 8, 2 }, { 16, 16, 32, 30, 1 },   -- chunks across images
   }
 
   it('forward and backward-input match the float64 convolution on every shape', function()

@@ -51,7 +51,8 @@ typedef struct {
   int nseg;            /* 16-tile segments per tile row (1 when W <= 32)            */
   int LW;              /* lanes per unit: TW when nseg == 1, else 16                */
   int64_t units;       /* N * TH * nseg: one unit = one segment of one tile row     */
-  int upc;             /* units per chunk                                           */
+  int P;              /* > 0: the full-vector transforms, P tile rows per vector    */
+  int upc;             /* units per chunk (a multiple of P)                         */
   int Tp;              /* tile lanes per chunk, a multiple of 16                    */
   int64_t vxs, mxs;    /* floats from one position xi to the next in V and M: C*Tp
                         * and K*Tp plus one cache line, so that the 16 positions a
@@ -120,6 +121,117 @@ static void input_transform(const wg_geom *g, const float *in, int64_t u0, int64
         _mm512_mask_storeu_ps(v + (1 * 4 + jj) * xs, sm, _mm512_add_ps(h[1][jj], h[2][jj]));
         _mm512_mask_storeu_ps(v + (2 * 4 + jj) * xs, sm, _mm512_sub_ps(h[2][jj], h[1][jj]));
         _mm512_mask_storeu_ps(v + (3 * 4 + jj) * xs, sm, _mm512_sub_ps(h[1][jj], h[3][jj]));
+      }
+    }
+  }
+}
+
+/* ---- full-vector transforms: planes W = 2*LW with LW = 16, 8 or 4 ------------------
+ * (ResNet's 32x32, 16x16 and 8x8, H even): P = 16/LW whole tile rows fill one vector,
+ * lane p*LW + j holding tile (a0 + p, j). The input rows 2(a0+p)-1+i of the P tile rows
+ * sit side by side in two vectors (P = 1: one row's two halves; 2: two rows; 4: four
+ * half-vector rows), so the even/odd permutes, the adds and the stores all run on full
+ * vectors; the lane shifts are masked at each tile row's ends, where the padding is. */
+INL __m512 group_rows(const float *pl, int H, int W, int P, int r0, int half) {
+  /* the 16 floats of rows r0 + 2p, p in [half*P/2, (half+1)*P/2), W floats each */
+  if (P == 1) return r0 >= 0 && r0 < H ? _mm512_loadu_ps(pl + (int64_t)r0 * W + 16 * half) : _mm512_setzero_ps();
+  if (P == 2) {
+    int r = r0 + 2 * half;
+    return r >= 0 && r < H ? _mm512_loadu_ps(pl + (int64_t)r * W) : _mm512_setzero_ps();
+  }
+  int ra = r0 + 4 * half, rb = ra + 2;
+  __m256 a = ra >= 0 && ra < H ? _mm256_loadu_ps(pl + (int64_t)ra * W) : _mm256_setzero_ps();
+  __m256 b = rb >= 0 && rb < H ? _mm256_loadu_ps(pl + (int64_t)rb * W) : _mm256_setzero_ps();
+  return _mm512_insertf32x8(_mm512_castps256_ps512(a), b, 1);
+}
+
+static void input_transform_grouped(const wg_geom *g, const float *in, int64_t u0, int64_t u1, float *V) {
+  const int64_t plane = (int64_t)g->H * g->W, xs = g->vxs;
+  const int P = g->P, LW = g->LW;
+  const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  const __m512i dn = _mm512_set_epi32(14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0);
+  const __m512i up = _mm512_set_epi32(15, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+  __mmask16 first = 0, last = 0; /* lanes j = 0 and j = LW-1 of each tile row */
+  for (int p = 0; p < P; p++) { first |= (__mmask16)(1u << (p * LW)); last |= (__mmask16)(1u << (p * LW + LW - 1)); }
+  for (int64_t u = u0; u < u1; u += P) {
+    const int64_t n = u / g->TH;
+    const int a0 = (int)(u % g->TH);
+    float *v0 = V + (u - u0) * LW;
+    for (int c = 0; c < g->C; c++) {
+      const float *pl = in + (n * g->C + c) * plane;
+      __m512 h[4][4];
+      UNROLL
+      for (int i = 0; i < 4; i++) {
+        const int r0 = 2 * a0 - 1 + i;
+        __m512 x0 = group_rows(pl, g->H, g->W, P, r0, 0), x1 = group_rows(pl, g->H, g->W, P, r0, 1);
+        __m512 e = _mm512_permutex2var_ps(x0, ie, x1), o = _mm512_permutex2var_ps(x0, io, x1);
+        __m512 om = _mm512_maskz_permutexvar_ps((__mmask16)~first, dn, o);
+        __m512 ep = _mm512_maskz_permutexvar_ps((__mmask16)~last, up, e);
+        h[i][0] = _mm512_sub_ps(om, o);
+        h[i][1] = _mm512_add_ps(e, o);
+        h[i][2] = _mm512_sub_ps(o, e);
+        h[i][3] = _mm512_sub_ps(e, ep);
+      }
+      float *v = v0 + (int64_t)c * g->Tp;
+      UNROLL
+      for (int jj = 0; jj < 4; jj++) {
+        _mm512_storeu_ps(v + (0 * 4 + jj) * xs, _mm512_sub_ps(h[0][jj], h[2][jj]));
+        _mm512_storeu_ps(v + (1 * 4 + jj) * xs, _mm512_add_ps(h[1][jj], h[2][jj]));
+        _mm512_storeu_ps(v + (2 * 4 + jj) * xs, _mm512_sub_ps(h[2][jj], h[1][jj]));
+        _mm512_storeu_ps(v + (3 * 4 + jj) * xs, _mm512_sub_ps(h[1][jj], h[3][jj]));
+      }
+    }
+  }
+}
+
+/* The output rows 2(a0+p)+dy of the P tile rows: z0, z1 hold them side by side. */
+INL void group_store(float *row, int W, int P, __m512 z0, __m512 z1, int stream) {
+  if (P == 1) {
+    if (stream) { _mm512_stream_ps(row, z0); _mm512_stream_ps(row + 16, z1); }
+    else { _mm512_storeu_ps(row, z0); _mm512_storeu_ps(row + 16, z1); }
+  } else if (P == 2) {
+    if (stream) { _mm512_stream_ps(row, z0); _mm512_stream_ps(row + 2 * W, z1); }
+    else { _mm512_storeu_ps(row, z0); _mm512_storeu_ps(row + 2 * W, z1); }
+  } else {
+    _mm256_storeu_ps(row, _mm512_castps512_ps256(z0));
+    _mm256_storeu_ps(row + 2 * W, _mm512_extractf32x8_ps(z0, 1));
+    _mm256_storeu_ps(row + 4 * W, _mm512_castps512_ps256(z1));
+    _mm256_storeu_ps(row + 6 * W, _mm512_extractf32x8_ps(z1, 1));
+  }
+}
+
+static void output_transform_grouped(const wg_geom *g, const float *M, const float *bias, int64_t u0,
+                                     int64_t u1, float *out, int stream) {
+  const int64_t plane = (int64_t)g->H * g->W, xs = g->mxs;
+  const int P = g->P, LW = g->LW;
+  const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+  for (int64_t u = u0; u < u1; u += P) {
+    const int64_t n = u / g->TH;
+    const int a0 = (int)(u % g->TH);
+    const float *m0 = M + (u - u0) * LW;
+    for (int k = 0; k < g->K; k++) {
+      const float *mp = m0 + (int64_t)k * g->Tp;
+      __m512 t[2][4];
+      UNROLL
+      for (int i = 0; i < 4; i++) {
+        __m512 q0 = _mm512_loadu_ps(mp + (i * 4 + 0) * xs), q1 = _mm512_loadu_ps(mp + (i * 4 + 1) * xs);
+        __m512 q2 = _mm512_loadu_ps(mp + (i * 4 + 2) * xs), q3 = _mm512_loadu_ps(mp + (i * 4 + 3) * xs);
+        t[0][i] = _mm512_add_ps(_mm512_add_ps(q0, q1), q2);
+        t[1][i] = _mm512_sub_ps(_mm512_sub_ps(q1, q2), q3);
+      }
+      const __m512 b = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+      float *pl = out + (n * g->K + k) * plane + (int64_t)2 * a0 * g->W;
+      UNROLL
+      for (int dy = 0; dy < 2; dy++) {
+        __m512 y[2];
+        UNROLL
+        for (int dx = 0; dx < 2; dx++)
+          y[dx] = dy == 0 ? _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[dx][0], t[dx][1]), t[dx][2]), b)
+                          : _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[dx][1], t[dx][2]), t[dx][3]), b);
+        group_store(pl + dy * g->W, g->W, P, _mm512_permutex2var_ps(y[0], lo, y[1]),
+                    _mm512_permutex2var_ps(y[0], hi, y[1]), stream);
       }
     }
   }
@@ -286,8 +398,13 @@ static void wg_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
   int64_t lanes = (384 * 1024 / 4) / (16 * (int64_t)(C + K));
   if (lanes < 48) lanes = 48;
   if (lanes > 192) lanes = 192;
+  g->P = 0;
+  if ((g->TW == 16 || g->TW == 8 || g->TW == 4) && W == 2 * g->TW && H % 2 == 0 &&
+      g->TH % (16 / g->TW) == 0)
+    g->P = 16 / g->TW;
   int64_t upc = lanes / g->LW;
-  if (upc < 1) upc = 1;
+  if (g->P) upc = upc / g->P * g->P;
+  if (upc < (g->P ? g->P : 1)) upc = g->P ? g->P : 1;
   if (upc > g->units) upc = g->units;
   g->upc = (int)upc;
   g->Tp = (int)((upc * g->LW + 15) / 16 * 16);
@@ -327,9 +444,11 @@ int ft_conv_winograd_forward(const float *in, float *out, const float *weight, c
     const int64_t u0 = ch * g.upc, u1 = u0 + g.upc < g.units ? u0 + g.upc : g.units;
     const int tv = (int)(((u1 - u0) * g.LW + 15) / 16);
     const wg_prefetch pf = { in, u1, u1 + g.upc < g.units ? u1 + g.upc : g.units };
-    input_transform(&g, in, u0, u1, V);
+    if (g.P) input_transform_grouped(&g, in, u0, u1, V);
+    else input_transform(&g, in, u0, u1, V);
     products(&g, U, V, M, tv, &pf);
-    output_transform(&g, M, bias, u0, u1, out, stream);
+    if (g.P) output_transform_grouped(&g, M, bias, u0, u1, out, stream && g.P < 4);
+    else output_transform(&g, M, bias, u0, u1, out, stream);
   }
   if (stream) _mm_sfence(); /* streaming stores visible before the region ends */
   }
