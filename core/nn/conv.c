@@ -54,6 +54,11 @@ int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const f
 int ft_conv_winograd_available(void);
 int ft_conv_winograd_forward(const float *in, float *out, const float *weight, const float *bias,
                              int64_t N, int C, int K, int H, int W, int flip);
+/* backward_weight: gw [K, C, 3, 3] += scale * dW from in [N, C, H, W] and gout [N, K, H, W];
+ * only where backward_weight_fits (planes 8, 16 or 32 wide, H even). */
+int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *gw, double scale,
+                                     int64_t N, int C, int K, int H, int W);
+int ft_conv_winograd_backward_weight_fits(int64_t N, int C, int K, int H, int W);
 
 /* The geometry of one call, checked. */
 typedef struct {
@@ -213,6 +218,16 @@ static int use_winograd(const conv_geom *g, int64_t in_c, int64_t out_c) {
    * or planes narrower than 8 spend more in the transforms than the products save. */
   return in_c >= 16 && out_c >= 16 && g->W >= 8;
 }
+/* Backward-weight: its output-gradient transform also transposes (16 channels x 16
+ * tiles at a time), a cost that weighs most with few channels: auto takes Winograd
+ * from 32 channels on each side (with 16, at 32x32, it measured level with direct). */
+static int use_winograd_weight(const conv_geom *g) {
+  if (!winograd_fits(g)) return 0;
+  ft_conv_algorithm();
+  if (conv_mode == CONV_DIRECT) return 0;
+  if (conv_mode == CONV_WINOGRAD) return 1;
+  return g->Ci >= 32 && g->Co >= 32 && g->W >= 8;
+}
 /* ---- end of the implementation choice ------------------------------------------- */
 
 int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
@@ -314,6 +329,10 @@ int ft_cpu_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_
   conv_geom_of(input, grad_weight, stride_h, stride_w, pad_h, pad_w, &g);
   if (input->dtype == FT_FLOAT32) {
     if (grad_bias) conv_backward_bias_f32(ft_data(grad_output), ft_data(grad_bias), &g, scale);
+    if (use_winograd_weight(&g) &&
+        ft_conv_winograd_backward_weight_fits(g.N, (int)g.Ci, (int)g.Co, (int)g.H, (int)g.W))
+      return ft_conv_winograd_backward_weight(ft_data(input), ft_data(grad_output), ft_data(grad_weight),
+                                              scale, g.N, (int)g.Ci, (int)g.Co, (int)g.H, (int)g.W);
     if (ft_conv_direct_available())
       return ft_conv_direct_backward_weight(ft_data(input), ft_data(grad_output),
                                             ft_data(grad_weight), scale, g.N, (int)g.Ci, (int)g.Co,

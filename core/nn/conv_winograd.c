@@ -42,6 +42,7 @@ int ft_conv_winograd_available(void) { return 1; }
 
 #define INL static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 24")
+#include "transpose16.h"
 
 enum { WR = 8, WV = 3 }; /* register tile: 8 output channels x 3 vectors of tiles */
 
@@ -455,6 +456,182 @@ int ft_conv_winograd_forward(const float *in, float *out, const float *weight, c
   return FT_OK;
 }
 
+/* ---- backward of the weight ---------------------------------------------------------
+ * Y = A^T (sum_c U_kc .* V_c) A is linear in U, so dL/dU_kc = sum_tiles (A dY_k A^T) .*
+ * V_c, and dL/dg = G^T (dL/dU) G. Per chunk: V as in forward; the output gradient's
+ * tiles transformed, A = [1 0; 1 1; 1 -1; 0 -1], and transposed to output channels in
+ * the lanes, GT[xi][t][k] (16 channels x 16 tiles at a time, through an L1 staging
+ * block); then dU[xi][c][k] += sum_t V[xi][c][t] GT[xi][t][k]: a register tile of R
+ * input channels x Vn vectors of 16 output channels, accumulated over the chunk's tiles.
+ * Full-vector geometries only (g->P > 0: ResNet's planes); core/nn/conv.c checks it. */
+static void grad_transform_grouped(const wg_geom *g, const float *gout, int64_t u0, int64_t u1,
+                                   int Kp, int64_t gxs, float *GT, float *Gs) {
+  const int64_t plane = (int64_t)g->H * g->W;
+  const int P = g->P;
+  const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  for (int64_t u = u0; u < u1; u += P) {
+    const int64_t n = u / g->TH, t0 = (u - u0) * g->LW;
+    const int a0 = (int)(u % g->TH);
+    for (int k0 = 0; k0 < Kp; k0 += 16) {
+      for (int kk = 0; kk < 16; kk++) {
+        const int k = k0 + kk;
+        if (k >= g->K) {
+          for (int xi = 0; xi < 16; xi++) _mm512_store_ps(Gs + (xi * 16 + kk) * 16, _mm512_setzero_ps());
+          continue;
+        }
+        const float *pl = gout + (n * g->K + k) * plane;
+        __m512 h[2][4];
+        UNROLL
+        for (int dy = 0; dy < 2; dy++) {
+          const int r0 = 2 * a0 + dy;
+          __m512 x0 = group_rows(pl, g->H, g->W, P, r0, 0), x1 = group_rows(pl, g->H, g->W, P, r0, 1);
+          __m512 e = _mm512_permutex2var_ps(x0, ie, x1), o = _mm512_permutex2var_ps(x0, io, x1);
+          h[dy][0] = e;
+          h[dy][1] = _mm512_add_ps(e, o);
+          h[dy][2] = _mm512_sub_ps(e, o);
+          h[dy][3] = _mm512_sub_ps(_mm512_setzero_ps(), o);
+        }
+        UNROLL
+        for (int jj = 0; jj < 4; jj++) {
+          _mm512_store_ps(Gs + ((0 * 4 + jj) * 16 + kk) * 16, h[0][jj]);
+          _mm512_store_ps(Gs + ((1 * 4 + jj) * 16 + kk) * 16, _mm512_add_ps(h[0][jj], h[1][jj]));
+          _mm512_store_ps(Gs + ((2 * 4 + jj) * 16 + kk) * 16, _mm512_sub_ps(h[0][jj], h[1][jj]));
+          _mm512_store_ps(Gs + ((3 * 4 + jj) * 16 + kk) * 16, _mm512_sub_ps(_mm512_setzero_ps(), h[1][jj]));
+        }
+      }
+      for (int xi = 0; xi < 16; xi++) {
+        __m512 r[16];
+        UNROLL
+        for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(Gs + (xi * 16 + i) * 16);
+        transpose16(r);
+        float *d = GT + xi * gxs + t0 * Kp + k0;
+        UNROLL
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(d + (int64_t)i * Kp, r[i]);
+      }
+    }
+  }
+}
+
+enum { BR = 16, BV = 4 };
+
+INL void wgrad_tile(int R, int Vn, const float *V, int Tp, const float *GT, int Kp, int nt, float *dU) {
+  __m512 acc[BR][BV];
+  UNROLL
+  for (int r = 0; r < R; r++) {
+    UNROLL
+    for (int v = 0; v < Vn; v++) acc[r][v] = _mm512_setzero_ps();
+  }
+  for (int t = 0; t < nt; t++) {
+    __m512 gv[BV];
+    UNROLL
+    for (int v = 0; v < Vn; v++) gv[v] = _mm512_loadu_ps(GT + (int64_t)t * Kp + 16 * v);
+    UNROLL
+    for (int r = 0; r < R; r++) {
+      __m512 b = _mm512_set1_ps(V[(int64_t)r * Tp + t]);
+      UNROLL
+      for (int v = 0; v < Vn; v++) acc[r][v] = _mm512_fmadd_ps(b, gv[v], acc[r][v]);
+    }
+  }
+  UNROLL
+  for (int r = 0; r < R; r++) {
+    UNROLL
+    for (int v = 0; v < Vn; v++) {
+      float *d = dU + (int64_t)r * Kp + 16 * v;
+      _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), acc[r][v]));
+    }
+  }
+}
+
+#define WT_R(Vn, R) case R: wgrad_tile(R, Vn, V, Tp, GT, Kp, nt, dU); break
+#define WT_RS(Vn) switch (R) { WT_R(Vn, 1); WT_R(Vn, 2); WT_R(Vn, 3); WT_R(Vn, 4); WT_R(Vn, 5); \
+    WT_R(Vn, 6); WT_R(Vn, 7); WT_R(Vn, 8); WT_R(Vn, 9); WT_R(Vn, 10); WT_R(Vn, 11); WT_R(Vn, 12); \
+    WT_R(Vn, 13); WT_R(Vn, 14); WT_R(Vn, 15); WT_R(Vn, 16); } break
+/* R input channels per tile: 16 with one vector (ResNet's 16 channels in one tile),
+ * else as many as keep 24 accumulators. */
+static int wgrad_rows(int Vn) { return Vn == 1 ? 16 : 24 / Vn; }
+static void wgrad_dispatch(int R, int Vn, const float *V, int Tp, const float *GT, int Kp, int nt, float *dU) {
+  switch (Vn) {
+  case 1: WT_RS(1);
+  case 2: switch (R) { WT_R(2, 1); WT_R(2, 2); WT_R(2, 3); WT_R(2, 4); WT_R(2, 5); WT_R(2, 6); \
+    WT_R(2, 7); WT_R(2, 8); WT_R(2, 9); WT_R(2, 10); WT_R(2, 11); WT_R(2, 12); } break;
+  case 3: switch (R) { WT_R(3, 1); WT_R(3, 2); WT_R(3, 3); WT_R(3, 4); WT_R(3, 5); WT_R(3, 6); WT_R(3, 7); WT_R(3, 8); } break;
+  default: switch (R) { WT_R(4, 1); WT_R(4, 2); WT_R(4, 3); WT_R(4, 4); WT_R(4, 5); WT_R(4, 6); } break;
+  }
+}
+
+int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *gw, double scale,
+                                     int64_t N, int C, int K, int H, int W) {
+  wg_geom g;
+  wg_geom_init(&g, N, C, K, H, W);
+  if (!g.P) return ft_fail("conv: Winograd backward-weight needs planes 8, 16 or 32 wide (got %dx%d)", H, W);
+  const int Kp = (K + 15) / 16 * 16;
+  const int64_t gxs = (int64_t)g.Tp * Kp + 16, dus = (int64_t)16 * C * Kp;
+  int nt = 1;
+#ifdef _OPENMP
+  nt = omp_get_max_threads();
+#endif
+  /* per thread: dU [16][C][Kp], the staging block, V, GT */
+  const size_t per = (sizeof(float) * (size_t)(dus + 16 * 256 + 16 * g.vxs + 16 * gxs) + 63) / 64 * 64;
+  char *mem;
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, per * nt + 64, (void **)&mem));
+  mem = (char *)(((uintptr_t)mem + 63) / 64 * 64);
+  const int64_t nchunks = (g.units + g.upc - 1) / g.upc;
+  int team = 1;
+#pragma omp parallel
+  {
+    const int tid = wg_thread();
+#ifdef _OPENMP
+    if (tid == 0) team = omp_get_num_threads();
+#endif
+    float *dU = (float *)(mem + per * tid), *Gs = dU + dus, *V = Gs + 16 * 256, *GT = V + 16 * g.vxs;
+    memset(dU, 0, sizeof(float) * (size_t)dus);
+    /* Fixed ranges of chunks per thread: the partial sums, and so the rounding, depend
+     * only on the number of threads (runs reproduce bit for bit). */
+#pragma omp for schedule(static)
+    for (int64_t ch = 0; ch < nchunks; ch++) {
+      const int64_t u0 = ch * g.upc, u1 = u0 + g.upc < g.units ? u0 + g.upc : g.units;
+      const int ntl = (int)((u1 - u0) * g.LW);
+      input_transform_grouped(&g, in, u0, u1, V);
+      grad_transform_grouped(&g, gout, u0, u1, Kp, gxs, GT, Gs);
+      for (int xi = 0; xi < 16; xi++)
+        for (int k0 = 0; k0 < Kp; k0 += 16 * BV) {
+          const int Vn = (Kp - k0) / 16 < BV ? (Kp - k0) / 16 : BV, Rm = wgrad_rows(Vn);
+          for (int c0 = 0; c0 < C; c0 += Rm) {
+            const int R = C - c0 < Rm ? C - c0 : Rm;
+            wgrad_dispatch(R, Vn, V + xi * g.vxs + (int64_t)c0 * g.Tp, g.Tp, GT + xi * gxs + k0, Kp, ntl,
+                           dU + ((int64_t)xi * C + c0) * Kp + k0);
+          }
+        }
+    }
+  }
+  /* gw [K, C, 3, 3] += scale * G^T (sum of the threads' dU, in double) G */
+  static const double G[4][3] = { { 1, 0, 0 }, { .5, .5, .5 }, { .5, -.5, .5 }, { 0, 0, 1 } };
+  for (int c = 0; c < C; c++)
+    for (int k = 0; k < K; k++) {
+      double u[16], t[3][4];
+      for (int xi = 0; xi < 16; xi++) {
+        double sum = 0;
+        for (int th = 0; th < team; th++) sum += ((const float *)(mem + per * th))[((int64_t)xi * C + c) * Kp + k];
+        u[xi] = sum;
+      }
+      for (int i = 0; i < 3; i++)
+        for (int b = 0; b < 4; b++) t[i][b] = G[0][i] * u[b] + G[1][i] * u[4 + b] + G[2][i] * u[8 + b] + G[3][i] * u[12 + b];
+      float *d = gw + ((int64_t)k * C + c) * 9;
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+          d[i * 3 + j] = (float)(d[i * 3 + j] + scale * (t[i][0] * G[0][j] + t[i][1] * G[1][j] + t[i][2] * G[2][j] + t[i][3] * G[3][j]));
+    }
+  return FT_OK;
+}
+
+/* Whether backward-weight of this geometry can run here (the full-vector transforms). */
+int ft_conv_winograd_backward_weight_fits(int64_t N, int C, int K, int H, int W) {
+  wg_geom g;
+  wg_geom_init(&g, N, C, K, H, W);
+  return g.P != 0;
+}
+
 #else /* no AVX-512: core/nn/conv.c never chooses this path */
 
 int ft_conv_winograd_available(void) { return 0; }
@@ -462,4 +639,9 @@ int ft_conv_winograd_forward(const float *in, float *out, const float *weight, c
                              int64_t N, int C, int K, int H, int W, int flip) {
   return ft_fail("conv: Winograd kernels need AVX-512");
 }
+int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *gw, double scale,
+                                     int64_t N, int C, int K, int H, int W) {
+  return ft_fail("conv: Winograd kernels need AVX-512");
+}
+int ft_conv_winograd_backward_weight_fits(int64_t N, int C, int K, int H, int W) { return 0; }
 #endif
