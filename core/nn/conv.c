@@ -1,9 +1,11 @@
 /* nn/conv.c -- 2-D convolution (Torch7's SpatialConvolution): argument checks, the
  * dispatch between the two implementations, and the general one.
  *
- * Fast path (core/nn/conv_direct.c): float32 with AVX-512, stride 1 and "same width"
- * padding (3x3 pad 1, 1x1 pad 0), and strides > 1 with "same"-style padding (ResNet's
- * stride-2 convolutions) for forward and backward-input; any stride for backward-weight.
+ * Fast paths, float32 with AVX-512: Winograd F(2x2,3x3) (core/nn/conv_winograd.c) for
+ * 3x3 stride 1 pad 1 where it measured faster (see use_winograd below); otherwise the
+ * direct kernels (core/nn/conv_direct.c): stride 1 and "same width" padding (3x3 pad 1,
+ * 1x1 pad 0), and strides > 1 with "same"-style padding (ResNet's stride-2
+ * convolutions) for forward and backward-input; any stride for backward-weight.
  * General path (here): im2col + one GEMM per image, for float64 and every other
  * shape. Images are split over the OpenMP threads, each calling OpenBLAS with ONE
  * thread (set before the parallel region, restored after), so BLAS and OpenMP never
