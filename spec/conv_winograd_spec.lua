@@ -83,6 +83,29 @@ describe('Winograd F(2x2,3x3) convolution (float32, 3x3 stride 1 pad 1)', functi
     end
   end)
 
+  it('gives the same bits with one thread and with two', function()
+    fathom.manualSeed(14)
+    set('winograd')
+    local threads = fathom.getnumthreads()
+    local ok, err = pcall(function()
+      for _, s in ipairs({ { 16, 32, 5 }, { 32, 16, 3 }, { 64, 8, 7 }, { 9, 11, 3 } }) do
+        local c, hw, n = s[1], s[2], s[3]
+        local m = nn.SpatialConvolution(c, c, 3, 3, 1, 1, 1, 1):noBias():float():initHe()
+        local x = fathom.FloatTensor(n, c, hw, hw):normal(0, 1)
+        local gy = fathom.FloatTensor(n, c, hw, hw):normal(0, 1)
+        fathom.setnumthreads(1)
+        local y1, g1 = m:forward(x):clone(), m:updateGradInput(x, gy):clone()
+        fathom.setnumthreads(2)
+        for _ = 1, 3 do
+          assert.are.equal(0, check.maxdiff(m:forward(x), y1), c .. ' channels: output')
+          assert.are.equal(0, check.maxdiff(m:updateGradInput(x, gy), g1), c .. ' channels: gradInput')
+        end
+      end
+    end)
+    fathom.setnumthreads(threads)
+    assert(ok, err)
+  end)
+
   it('leaves float64, strided and other kernels on their own paths', function()
     fathom.manualSeed(13)
     local x = fathom.DoubleTensor(2, 16, 8, 8):normal(0, 1)

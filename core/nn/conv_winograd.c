@@ -1,6 +1,6 @@
 /* nn/conv_winograd.c -- float32 Winograd F(2x2,3x3) convolution for AVX-512: 3x3
- * kernels, stride 1, padding 1, on NCHW (forward, and backward-input as a forward
- * convolution with the kernel mirrored and the channels swapped).
+ * kernels, stride 1, padding 1, on NCHW: forward, backward-input (a forward convolution
+ * with the kernel mirrored and the channels swapped) and backward-weight (below).
  *
  * Why: the direct kernels (core/nn/conv_direct.c) already run at 80-90% of the FMA peak,
  * so the only way left to make these convolutions faster is fewer multiplications.
@@ -21,7 +21,9 @@
  * input row (x[2j], x[2j+1]) are two permutes of the 32 floats, and x[2j-1], x[2j+2]
  * are the same shifted by a lane. Masked loads supply the zero padding. A tile row of
  * TW < 16 tiles (planes narrower than 32) fills TW lanes; the rows of a chunk are packed
- * TW lanes apart, so the matrix products run on full vectors whatever the width.
+ * TW lanes apart, so the matrix products run on full vectors whatever the width. Planes
+ * 32, 16 or 8 wide (ResNet's) take full-vector transforms instead (1, 2 or 4 tile rows
+ * per vector, below).
  *
  * Accuracy: the transforms only add, subtract and halve; the relative error against a
  * float64 convolution is about 1e-6 (spec/conv_winograd_spec.lua states and checks it).
