@@ -10,6 +10,7 @@
 --   luajit bench/conv_bench.lua [threads=2] [runs=15] [batch=128] [stride=all] [clock=wall|cpu]
 --   clock cpu: process CPU time instead of wall time (with 1 thread, a kernel's cost
 --   even on a loaded machine, where wall time counts lost scheduler slices)
+--   FATHOM_CONV=direct|winograd|auto chooses the 3x3 stride-1 algorithm (default auto)
 package.path = './?.lua;' .. package.path
 local ffi = require 'ffi'
 local fathom = require 'fathom'
@@ -34,8 +35,9 @@ local function median(t) table.sort(t) return t[math.floor(#t / 2) + 1] end
 local SHAPES = { { 16, 16, 32, 1 }, { 32, 32, 16, 1 }, { 64, 64, 8, 1 }, { 3, 16, 32, 1 },
                  { 16, 32, 32, 2 }, { 32, 64, 16, 2 } }
 
-print(('# fathom, threads %d, batch %d, runs %d (median), clock %s, OPENBLAS_CORETYPE=%s'):format(
-  fathom.getnumthreads(), batch, runs, CLOCK == 2 and 'cpu' or 'wall', os.getenv('OPENBLAS_CORETYPE') or '(unset)'))
+print(('# fathom, threads %d, batch %d, runs %d (median), clock %s, conv %s, OPENBLAS_CORETYPE=%s'):format(
+  fathom.getnumthreads(), batch, runs, CLOCK == 2 and 'cpu' or 'wall', ffi.string(fathom.C.ft_conv_algorithm()),
+  os.getenv('OPENBLAS_CORETYPE') or '(unset)'))
 for _, s in ipairs(SHAPES) do
   local ci, co, hw, st = s[1], s[2], s[3], s[4]
   if only_stride and st ~= only_stride then goto continue end

@@ -89,8 +89,9 @@ end
 local median = util.median
 
 local L = #runs[1].model.blocks
-print(('Fathom ResNet-%d training step, batch %d, %d threads, float32, %d timed steps (after %d warm-up), gate %s, clock %s')
-  :format(opt.depth, opt.batch, opt.threads, opt.steps, opt.warmup, opt.gate, opt.clock))
+print(('Fathom ResNet-%d training step, batch %d, %d threads, float32, %d timed steps (after %d warm-up), gate %s, clock %s, conv %s')
+  :format(opt.depth, opt.batch, opt.threads, opt.steps, opt.warmup, opt.gate, opt.clock,
+          ffi.string(fathom.C.ft_conv_algorithm())))
 print(('%-36s %10s %10s %10s %14s'):format('', 's/step', 'min', 'img/s', 'blocks run'))
 local base
 for _, r in ipairs(runs) do

@@ -181,6 +181,12 @@ int ft_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_input
 int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_output,
                               ft_tensor *grad_weight, ft_tensor *grad_bias, int stride_h,
                               int stride_w, int pad_h, int pad_w, double scale);
+/* Which algorithm the CPU float32 3x3 stride-1 pad-1 convolutions use: "direct" (the
+ * direct kernels), "winograd" (Winograd F(2x2,3x3): 2.25x fewer multiplications, about
+ * 1e-6 relative error) or "auto" (default: Winograd on the shapes where it measured
+ * faster). The environment variable FATHOM_CONV gives the initial value. */
+int ft_conv_set_algorithm(const char *name);
+const char *ft_conv_algorithm(void);
 
 /* Batch normalization over N,H,W per channel (core/nn/batchnorm.c). input/output
  * [N,C,H,W] or [N,C]; weight, bias (NULL for none), running_mean, running_var,

@@ -1,9 +1,11 @@
 /* nn/conv.c -- 2-D convolution (Torch7's SpatialConvolution): argument checks, the
  * dispatch between the two implementations, and the general one.
  *
- * Fast path (core/nn/conv_direct.c): float32 with AVX-512, stride 1 and "same width"
- * padding (3x3 pad 1, 1x1 pad 0), and strides > 1 with "same"-style padding (ResNet's
- * stride-2 convolutions) for forward and backward-input; any stride for backward-weight.
+ * Fast paths, float32 with AVX-512: Winograd F(2x2,3x3) (core/nn/conv_winograd.c) for
+ * 3x3 stride 1 pad 1 where it measured faster (see use_winograd below); otherwise the
+ * direct kernels (core/nn/conv_direct.c): stride 1 and "same width" padding (3x3 pad 1,
+ * 1x1 pad 0), and strides > 1 with "same"-style padding (ResNet's stride-2
+ * convolutions) for forward and backward-input; any stride for backward-weight.
  * General path (here): im2col + one GEMM per image, for float64 and every other
  * shape. Images are split over the OpenMP threads, each calling OpenBLAS with ONE
  * thread (set before the parallel region, restored after), so BLAS and OpenMP never
@@ -17,6 +19,7 @@
 #include "nn_common.h"
 #include <cblas.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -47,6 +50,17 @@ int ft_conv_direct_forward_strided(const float *in, float *out, const float *wei
 int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const float *weight,
                                           int64_t N, int Ci, int Co, int H, int W, int Ho, int Wo,
                                           int kH, int kW, int sh, int sw, int ph, int pw);
+/* core/nn/conv_winograd.c (float32, AVX-512): 3x3 stride 1 pad 1, in [N, C, H, W] ->
+ * out [N, K, H, W], weight [K, C, 3, 3], or with flip = 1 [C, K, 3, 3] read mirrored
+ * (backward-input, as for ft_conv_direct_forward). */
+int ft_conv_winograd_available(void);
+int ft_conv_winograd_forward(const float *in, float *out, const float *weight, const float *bias,
+                             int64_t N, int C, int K, int H, int W, int flip);
+/* backward_weight: gw [K, C, 3, 3] += scale * dW from in [N, C, H, W] and gout [N, K, H, W];
+ * only where backward_weight_fits (planes 8, 16 or 32 wide, H even). */
+int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *gw, double scale,
+                                     int64_t N, int C, int K, int H, int W);
+int ft_conv_winograd_backward_weight_fits(int64_t N, int C, int K, int H, int W);
 
 /* The geometry of one call, checked. */
 typedef struct {
@@ -159,6 +173,63 @@ static int direct_strided(const conv_geom *g) {
   return ft_conv_direct_available() && (g->sh > 1 || g->sw > 1) && g->sw * g->Wo >= g->W &&
          g->sh * g->Ho >= g->H;
 }
+
+/* 3x3 stride 1 pad 1 (ResNet's stage convolutions) may instead run Winograd F(2x2,3x3).
+ * FATHOM_CONV (read at the first convolution) or ft_conv_set_algorithm chooses:
+ * "direct" never, "winograd" always, "auto" (default) where it measured faster than the
+ * direct kernel on AMD EPYC Zen 4, one thread (BENCHMARKS.md, "Winograd"). */
+enum { CONV_AUTO, CONV_DIRECT, CONV_WINOGRAD };
+static const char *const conv_mode_names[] = { "auto", "direct", "winograd" };
+static int conv_mode = -1; /* -1: FATHOM_CONV not read yet */
+
+static int conv_mode_of(const char *name) {
+  for (int m = 0; m < 3; m++)
+    if (name && strcmp(name, conv_mode_names[m]) == 0) return m;
+  return -1;
+}
+
+int ft_conv_set_algorithm(const char *name) {
+  int m = conv_mode_of(name);
+  if (m < 0)
+    return ft_fail("ft_conv_set_algorithm: algorithm must be \"auto\", \"direct\" or "
+                   "\"winograd\" (got %s%s%s)", name ? "\"" : "", name ? name : "NULL", name ? "\"" : "");
+  conv_mode = m;
+  return FT_OK;
+}
+
+const char *ft_conv_algorithm(void) {
+  if (conv_mode < 0) {
+    const char *e = getenv("FATHOM_CONV");
+    int m = conv_mode_of(e);
+    conv_mode = m < 0 ? CONV_AUTO : m; /* unset or unknown: auto */
+  }
+  return conv_mode_names[conv_mode];
+}
+
+static int winograd_fits(const conv_geom *g) {
+  return ft_conv_winograd_available() && g->kH == 3 && g->kW == 3 && g->sh == 1 && g->sw == 1 &&
+         g->ph == 1 && g->pw == 1;
+}
+/* in_c, out_c: channels in and out of the convolution as run (backward-input swaps them). */
+static int use_winograd(const conv_geom *g, int64_t in_c, int64_t out_c) {
+  if (!winograd_fits(g)) return 0;
+  ft_conv_algorithm();
+  if (conv_mode == CONV_DIRECT) return 0;
+  if (conv_mode == CONV_WINOGRAD) return 1;
+  /* auto: fewer than 16 channels on either side (the stem, 3->16, and its backward-input)
+   * or planes narrower than 8 spend more in the transforms than the products save. */
+  return in_c >= 16 && out_c >= 16 && g->W >= 8;
+}
+/* Backward-weight: its output-gradient transform also transposes (16 channels x 16
+ * tiles at a time), a cost that weighs most with few channels: auto takes Winograd
+ * from 32 channels on each side (with 16, at 32x32, it measured level with direct). */
+static int use_winograd_weight(const conv_geom *g) {
+  if (!winograd_fits(g)) return 0;
+  ft_conv_algorithm();
+  if (conv_mode == CONV_DIRECT) return 0;
+  if (conv_mode == CONV_WINOGRAD) return 1;
+  return g->Ci >= 32 && g->Co >= 32 && g->W >= 8;
+}
 /* ---- end of the implementation choice ------------------------------------------- */
 
 int ft_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_tensor *weight,
@@ -208,6 +279,10 @@ int ft_cpu_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_te
                           const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w) {
   conv_geom g;
   conv_geom_of(input, weight, stride_h, stride_w, pad_h, pad_w, &g);
+  if (input->dtype == FT_FLOAT32 && use_winograd(&g, g.Ci, g.Co))
+    return ft_conv_winograd_forward(ft_data(input), ft_data(output), ft_data(weight),
+                                    bias ? ft_data(bias) : NULL, g.N, (int)g.Ci, (int)g.Co,
+                                    (int)g.H, (int)g.W, 0);
   if (input->dtype == FT_FLOAT32 && direct_same_width(&g))
     return ft_conv_direct_forward(ft_data(input), ft_data(output), ft_data(weight),
                                   bias ? ft_data(bias) : NULL, g.N, (int)g.Ci, (int)g.Co,
@@ -231,6 +306,9 @@ int ft_cpu_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_i
   conv_geom_of(grad_input, weight, stride_h, stride_w, pad_h, pad_w, &g);
   /* Stride 1: grad_input is grad_output convolved with the flipped kernel, padded by
    * k-1-pad (the same width again when 2*pad_w = kW-1). */
+  if (grad_output->dtype == FT_FLOAT32 && use_winograd(&g, g.Co, g.Ci))
+    return ft_conv_winograd_forward(ft_data(grad_output), ft_data(grad_input), ft_data(weight),
+                                    NULL, g.N, (int)g.Co, (int)g.Ci, (int)g.H, (int)g.W, 1);
   if (grad_output->dtype == FT_FLOAT32 && direct_same_width(&g) && g.kH - 1 - pad_h >= 0)
     return ft_conv_direct_forward(ft_data(grad_output), ft_data(grad_input), ft_data(weight), NULL,
                                   g.N, (int)g.Co, (int)g.Ci, (int)g.Ho, (int)g.H, (int)g.W,
@@ -253,6 +331,10 @@ int ft_cpu_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_
   conv_geom_of(input, grad_weight, stride_h, stride_w, pad_h, pad_w, &g);
   if (input->dtype == FT_FLOAT32) {
     if (grad_bias) conv_backward_bias_f32(ft_data(grad_output), ft_data(grad_bias), &g, scale);
+    if (use_winograd_weight(&g) &&
+        ft_conv_winograd_backward_weight_fits(g.N, (int)g.Ci, (int)g.Co, (int)g.H, (int)g.W))
+      return ft_conv_winograd_backward_weight(ft_data(input), ft_data(grad_output), ft_data(grad_weight),
+                                              scale, g.N, (int)g.Ci, (int)g.Co, (int)g.H, (int)g.W);
     if (ft_conv_direct_available())
       return ft_conv_direct_backward_weight(ft_data(input), ft_data(grad_output),
                                             ft_data(grad_weight), scale, g.N, (int)g.Ci, (int)g.Co,
