@@ -94,18 +94,10 @@ function Dataset:classCounts()
   return counts
 end
 
+local function words_hash(t, stride) return require('fathom.distributed').hashTensor(t, stride) end
+
 -- A short text that tells data sets apart (data-parallel ranks compare theirs): the size,
 -- and a hash of the index, the labels, the normalisation and every 61st word of the images.
-local function words_hash(t, stride)
-  t = t:contiguous()
-  local n = math.floor(t:nElement() * C.ft_dtype_size(t.p.dtype) / 4)
-  local w = ffi.cast('const uint32_t *', C.ft_data(t.p))
-  local h = 14695981039346656037ULL -- FNV-1a 64 over 32-bit words
-  for i = 0, n - 1, stride or 1 do h = bit.bxor(h, w[i]) * 1099511628211ULL end
-  return bit.tohex(h)
-end
-M.wordsHash = words_hash
-
 function Dataset:fingerprint()
   return table.concat({ self:size(), words_hash(self.index), words_hash(self.labels), words_hash(self.mean),
                         words_hash(self.std), words_hash(self.images, 61) }, ':')
