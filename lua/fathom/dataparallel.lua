@@ -29,8 +29,9 @@ local STARTUP_TIMEOUT = 120
 M.NO_MPI = '-distributed mpi: this build of Fathom has no MPI: install libopenmpi-dev openmpi-bin ' ..
            '(bin/setup does), run make again, and start the run with mpirun -np K'
 
--- Joins the job (recipe.main calls it before anything else); nil for -distributed none.
-function M.init(opt)
+-- Joins the job (recipe.main calls it before anything else) and compares the command
+-- lines (plain options) of the ranks; nil for -distributed none.
+function M.init(opt, plainOptions)
   if opt.distributed ~= 'mpi' then
     if opt.syncBN then usererror.usage('option -syncBN true needs -distributed mpi') end
     return nil
@@ -43,6 +44,7 @@ function M.init(opt)
     if not dist.setSyncBatchNorm then usererror.fail('-syncBN true: this build has no synchronised batch norm') end
     dist.setSyncBatchNorm(true)
   end
+  dist.checkSame(plainOptions or {}, 'the options (give every rank the same command line)')
   return self
 end
 
@@ -61,10 +63,10 @@ function P:useGPU()
   self.gpu = true
 end
 
--- Checks at the start: the options and the data every rank sees, and the row-mode gates'
--- shard setting; then rank 0's weights everywhere, compared.
+-- Checks at the start: the options (those of a resumed run too) and the data every rank
+-- sees, and the row-mode gates' shard setting; then rank 0's weights everywhere, compared.
 function P:start(run, data, plainOptions)
-  dist.checkSame(plainOptions, 'the options (give every rank the same command line)')
+  dist.checkSame(plainOptions, 'the options of the run')
   local fp = {}
   for _, k in ipairs({ 'train', 'val', 'test' }) do
     if data[k] and data[k].fingerprint then fp[k] = data[k]:fingerprint() end

@@ -273,7 +273,7 @@ function M.main(r, args)
   local opt, given = opts.parseOrExit(args, r)
   fathom.C.ft_interrupt_install(2) -- Ctrl-C: checkpoint and stop; a second one exits at once
   local ok, err = xpcall(function()
-    M.parallel = dataparallel.init(opt) -- -distributed mpi: join the job first
+    M.parallel = dataparallel.init(opt, Run.plain(opt)) -- -distributed mpi: join the job first
     if M.parallel and not M.parallel:isWriter() then report.quiet = true end
     return (r.run or M.run)(opt, r, given)
   end, M.errorHandler)
