@@ -198,6 +198,27 @@ int ft_batchnorm_backward(const ft_tensor *input, const ft_tensor *grad_output,
                           ft_tensor *grad_weight, ft_tensor *grad_bias,
                           const ft_tensor *save_mean, const ft_tensor *save_invstd,
                           const ft_tensor *output, int training, double scale);
+/* SYNCBN-SECTION: synchronised batch norm for data-parallel training (core/dist/syncbn.c).
+ * When on, every batch norm in training mode -- ft_batchnorm_* and the BNs inside
+ * ft_resblock_* -- takes its batch statistics over the GLOBAL batch, the union of every
+ * rank's input: the per-channel sums (in double) and element counts are all-reduced
+ * between the statistics and the normalisation, then the sums of squares around the global
+ * mean (two passes, no E[x^2]-E[x]^2 cancellation); running_mean/var get the global mean
+ * and the unbiased global variance, identical on every rank. Backward all-reduces the
+ * per-channel sum(dy) and sum(dy * (x - mean)) (and the count) when grad_input is wanted;
+ * grad_weight/grad_bias stay this rank's share. Convention: the dy each rank passes in is
+ * the gradient of the GLOBAL loss (e.g. the mean over the global batch) with respect to
+ * that rank's outputs, and the parameter gradients are then SUMMED over the ranks; K ranks
+ * then give the 1-process gradients exactly (to rounding). (With the loss averaged over
+ * the local batch instead, this holds only for equal shards.) Every rank must make the
+ * same BN calls in the same order (the block keeps that true when a rank's row-mode gates
+ * are all closed). The collectives run on the calling thread, outside OpenMP regions:
+ * call from the thread that called ft_dist_init (FUNNELED). Evaluation never
+ * communicates, nor does a job of one rank (exactly the unsynchronised results).
+ * Enabling needs ft_dist_init (and a build with MPI); CPU tensors only: a training BN on
+ * CUDA tensors fails while the switch is on. */
+int ft_batchnorm_set_sync(int enabled);
+int ft_batchnorm_get_sync(void);
 
 /* Element-wise (core/nn/pointwise.c). relu: output may be input (in place).
  * relu_backward uses output > 0 as the mask; grad_input may be grad_output. */
@@ -440,6 +461,10 @@ typedef struct ft_resblock {
   ft_tensor *running_mean[4], *running_var[4];
   ft_tensor *row_gate;          /* uint8 [N], caller-sized: row mode's gates (written,   */
                                 /*  or read with force_gate 2)                           */
+  int64_t row_offset, global_rows; /* row mode under data parallelism: this rank's N  */
+                                /*  rows are rows row_offset .. row_offset+N-1 of a global */
+                                /*  batch of global_rows, whose gates are all drawn (the   */
+                                /*  same as one process); global_rows 0: the local batch   */
   /* results of the last forward */
   int gate;                     /* 1: the branch ran (batch: open; row: any kept)        */
   int64_t n_kept;               /* samples that went through the branch                  */

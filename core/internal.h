@@ -87,6 +87,15 @@ static inline int ft_on_cuda(const ft_tensor *t) { return t && t->device == FT_C
 void ft_count_bytes(int64_t delta);
 /* "fn: ... this build of Fathom has no CUDA backend" */
 int ft_no_cuda(const char *fn);
+/* Synchronised batch norm (core/dist/syncbn.c): 1 when the switch is on and the job has
+ * more than one rank; the all-reduce of per-channel doubles (main thread, outside OpenMP),
+ * its failure re-raised with fn in front. "fn: this build of Fathom has no MPI ..."
+ * (core/dist/stubs.c, defined only in a build without MPI). */
+int ft_bn_sync_active(void);
+int ft_bn_sync_allreduce(const char *fn, double *values, int64_t n);
+int ft_dist_no_mpi(const char *fn);
+/* "fn: synchronised batch norm runs on CPU tensors only for now ..." (core/nn/batchnorm.c) */
+int ft_bn_sync_no_cuda(const char *fn);
 /* Dispatch line at the top of a CPU entry point: when cond holds (an operand lives on
  * the GPU) return the CUDA version's status. Without FT_WITH_CUDA, `call` is not even
  * compiled and the entry point fails with a clear message instead. */

@@ -16,6 +16,7 @@ static int no_mpi(const char *fn) {
                  "(bin/setup does) and rebuild", fn);
 }
 
+int ft_dist_no_mpi(const char *fn) { return no_mpi(fn); }
 int ft_has_mpi(void) { return 0; }
 int ft_dist_init(void) { return no_mpi("ft_dist_init"); }
 int ft_dist_is_initialized(void) { return 0; }

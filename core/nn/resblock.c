@@ -14,7 +14,11 @@
  * checks everything once (check_block), then runs the kernels' unchecked device
  * implementations (ft_cpu_* / ft_cuda_*, FT_DEVICE_CALL in internal.h); the loops
  * written here have CUDA twins (core/cuda/resblock.cu) picked by RB_RUN.
- * float32/float64 from one source (see core/nn/nn_common.h). */
+ * float32/float64 from one source (see core/nn/nn_common.h).
+ * Data parallelism: the BN kernels synchronise themselves (SYNCBN-SECTION of fathom.h);
+ * the block keeps every rank's BN calls in step (a rank whose row-mode gates are all closed
+ * while another's are not runs its branch's BNs on empty tensors), and with row_offset /
+ * global_rows it draws the gates of the whole global batch and keeps its slice. */
 #ifndef FT_REAL
 #include "nn_common.h"
 #include <stdio.h>
@@ -81,6 +85,8 @@ typedef struct {
   int64_t *idx, idx_cap;  /* row mode: kept sample indices, ascending, then for each    */
                           /* sample its row in the sub-batch or -1 (2 x idx_cap entries) */
   int valid, dtype, device, bn_train, ran_branch, rows;
+  int phantom;            /* sync BN, no row kept here but some on another rank: the    */
+                          /* branch's BN collectives run on empty tensors (h[i])        */
   int64_t k;              /* samples through the branch                                 */
   double s;               /* branch scale used                                          */
   int64_t in_size[4];
@@ -210,6 +216,9 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
     return ft_fail("%s: bn_momentum must be in [0, 1] (got %g)", fn, b->bn_momentum);
   if (b->force_gate < -1 || b->force_gate > 2)
     return ft_fail("%s: force_gate must be -1, 0, 1 or 2 (got %d)", fn, b->force_gate);
+  if (b->row_offset < 0 || b->global_rows < 0 || (b->global_rows == 0 && b->row_offset != 0))
+    return ft_fail("%s: row_offset %lld and global_rows %lld: both must be >= 0, and an offset "
+                   "needs global_rows", fn, (long long)b->row_offset, (long long)b->global_rows);
   FT_TRY(ft_check_tensor(fn, "input", input));
 #ifndef FT_WITH_CUDA
   if (input->device == FT_CUDA) return ft_no_cuda(fn);
@@ -400,6 +409,13 @@ static int decide_gates(const char *fn, ft_resblock *b, rb_saved *sv, int64_t N,
       if (!sv->idx) return ft_fail("%s: out of memory", fn);
       sv->idx_cap = N;
     }
+    /* sharded: draw every gate of the global batch, keep rows off .. off+N-1 */
+    int64_t G = b->global_rows > 0 ? b->global_rows : N, off = b->global_rows > 0 ? b->row_offset : 0;
+    if (off > G - N)
+      return ft_fail("%s: this rank's %lld rows from row_offset %lld do not fit in the global "
+                     "batch of global_rows %lld", fn, (long long)N, (long long)off, (long long)G);
+    const int draw = b->force_gate == -1 && b->p < 1;
+    for (int64_t n = 0; draw && n < off; n++) (void)ft_generator_uniform(g);
     k = 0;
     for (int64_t n = 0; n < N; n++) {
       int open = b->force_gate == 2 ? gate[n] != 0 : b->force_gate >= 0 ? b->force_gate
@@ -408,6 +424,7 @@ static int decide_gates(const char *fn, ft_resblock *b, rb_saved *sv, int64_t N,
       sv->idx[N + n] = open ? k : -1;
       if (open) sv->idx[k++] = n;
     }
+    for (int64_t n = off + N; draw && n < G; n++) (void)ft_generator_uniform(g);
     sv->rows = k > 0 && k < N;
   }
   *k_out = k;
@@ -420,6 +437,41 @@ static void gather_rows(char *dst, const char *src, const int64_t *idx, int64_t 
   for (int64_t j = 0; j < k; j++) memcpy(dst + j * row, src + idx[j] * row, row);
 }
 
+/* Synchronised BN when no row of this rank is kept but some are elsewhere: the branch's BNs
+ * still take part in the collectives, forward and backward, in the same order, on empty
+ * [0,C,Ho,Wo] tensors (contributing nothing; the running statistics get the global ones). */
+static int phantom_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft_tensor *x) {
+  int ns = n_stages(b), dtype = x->dtype, dev = x->device;
+  int64_t sz[4] = {0, 0, x->size[2], x->size[3]};
+  for (int i = 0; i < ns; i++) {
+    conv_cfg cf = stage_cfg(b, i);
+    sz[1] = b->conv_weight[i]->size[0];
+    sz[2] = conv_out(sz[2], cf);
+    sz[3] = conv_out(sz[3], cf);
+    FT_TRY(buf_shape(&sv->h[i], dtype, dev, 4, sz));
+    FT_TRY(buf_shape(&sv->mean[i], dtype, dev, 1, &sz[1]));
+    FT_TRY(buf_shape(&sv->invstd[i], dtype, dev, 1, &sz[1]));
+    ft_tensor *h = sv->h[i].t;
+    RB_CALL(fn, stage_name[i],
+            ft_cpu_batchnorm_forward(h, h, b->bn_weight[i], b->bn_bias[i], b->running_mean[i],
+                                     b->running_var[i], sv->mean[i].t, sv->invstd[i].t, 1,
+                                     b->bn_momentum, b->bn_eps, 0));
+  }
+  return FT_OK;
+}
+
+static int phantom_backward(const char *fn, ft_resblock *b, rb_saved *sv, int grads,
+                            double scale) {
+  for (int i = n_stages(b) - 1; i >= 0; i--) {
+    ft_tensor *h = sv->h[i].t;
+    RB_CALL(fn, stage_name[i],
+            ft_cpu_batchnorm_backward(h, h, h, b->bn_weight[i], grads ? b->grad_bn_weight[i] : NULL,
+                                      grads ? b->grad_bn_bias[i] : NULL, sv->mean[i].t,
+                                      sv->invstd[i].t, NULL, 1, scale));
+  }
+  return FT_OK;
+}
+
 int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *output, int training) {
   const char *fn = "ft_resblock_forward";
   FT_TRY(check_block(fn, b, input, output, 0));
@@ -430,8 +482,17 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   int64_t HWo = output->size[2] * output->size[3];
   sv->valid = 0;
 
+  if (bn_train && dev == FT_CUDA && ft_batchnorm_get_sync()) return ft_bn_sync_no_cuda(fn);
   int64_t k = 0;
   FT_TRY(decide_gates(fn, b, sv, N, training, &k));
+  /* row mode, sync BN: a rank without kept rows joins the branch's collectives when
+   * another rank has some (batch mode: every rank draws the same gate) */
+  int phantom = 0;
+  if (bn_train && b->gate_mode == FT_GATE_ROW && ft_bn_sync_active()) {
+    double kept = (double)k;
+    FT_TRY(ft_bn_sync_allreduce(fn, &kept, 1));
+    phantom = k == 0 && kept > 0;
+  }
   double s = !training ? (b->test_mode == FT_TEST_SCALE ? b->p : 1.0)
                        : (k == 0 ? 0.0 : b->test_mode == FT_TEST_INVERTED ? 1.0 / b->p : 1.0);
 
@@ -453,8 +514,9 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
       gather_rows(ft_data(sv->xk.t), ft_data(input), sv->idx, k, row_bytes);
     FT_TRY(ws_shape(WS_H, dtype, dev, 4, ys));
     FT_TRY(branch_forward(fn, b, sv, sv->xk.t, ws[WS_H], bn_train));
-  } else if (b->release_skipped) {
-    saved_free_branch(sv);
+  } else {
+    if (b->release_skipped) saved_free_branch(sv);
+    if (phantom) FT_TRY(phantom_forward(fn, b, sv, input));
   }
 
   const ft_tensor *sc;
@@ -478,6 +540,7 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   sv->k = k;
   sv->s = s;
   sv->ran_branch = k > 0;
+  sv->phantom = phantom;
   sv->bn_train = bn_train;
   sv->dtype = dtype;
   sv->device = dev;
@@ -605,7 +668,7 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
                                        ft_data(output), ft_numel(output)),
              dtype, relu_mask, ft_data(grad_input), ft_data(grad_output), ft_data(output),
              ft_numel(output));
-    return FT_OK;
+    return sv->phantom ? phantom_backward(fn, b, sv, param_grads, scale) : FT_OK;
   }
   /* the gradient at the sum: through the final ReLU */
   FT_TRY(ws_shape(WS_G, dtype, dev, 4, output->size));
@@ -614,7 +677,7 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
          dtype, relu_mask, ft_data(ws[WS_G]), ft_data(grad_output), ft_data(output),
          ft_numel(output));
   FT_TRY(shortcut_backward(fn, b, sv, input, ws[WS_G], grad_input, param_grads, scale));
-  if (!sv->ran_branch) return FT_OK;
+  if (!sv->ran_branch) return sv->phantom ? phantom_backward(fn, b, sv, param_grads, scale) : FT_OK;
 
   /* the branch's share: s * G, on the whole batch or on the kept rows */
   int ga = WS_G;

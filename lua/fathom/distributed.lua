@@ -409,4 +409,29 @@ function dist.checkSame(value, what)
   end
 end
 
+---------------------------------------------------------------------------- synchronised BN
+-- setSyncBatchNorm(true): every batch norm in training (the BN modules and the ones inside
+-- nn.ResidualDrop) takes its statistics over the global batch, all ranks together (C switch
+-- ft_batchnorm_set_sync; see the SYNCBN-SECTION of core/fathom.h). Needs init first; CPU
+-- tensors only. Convention: each rank's gradient at the output is that of the GLOBAL-mean
+-- loss (scale the local loss gradient by localCount / globalCount) and gradients are then
+-- summed over the ranks. A job of one rank computes exactly what it did without it.
+function dist.setSyncBatchNorm(on)
+  if type(on) ~= 'boolean' then argerror('setSyncBatchNorm', 'expected true or false, got ' .. type(on)) end
+  check(C.ft_batchnorm_set_sync(on and 1 or 0), 'setSyncBatchNorm')
+end
+function dist.getSyncBatchNorm() return C.ft_batchnorm_get_sync() ~= 0 end
+
+-- Row-mode stochastic depth under sharding: every nn.ResidualDrop of model draws the gates of
+-- the whole global batch of globalRows samples (the same draws as one process) and keeps
+-- rows offset+1 .. offset+n, this rank's slice (offset = first - 1 of dist.shard). With no
+-- arguments the blocks draw for their own batch again. Batch-mode gates need nothing.
+function dist.shardGates(model, offset, globalRows)
+  need_model('shardGates', model)
+  for _, m in ipairs(model:listModules()) do
+    if type(m.setShard) == 'function' then m:setShard(offset, globalRows) end
+  end
+  return model
+end
+
 return dist

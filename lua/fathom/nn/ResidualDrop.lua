@@ -20,6 +20,8 @@
 --   momentum, eps   BN settings (0.1, 1e-5); convInit 'fan_in' (default) | 'fan_out'
 --   releaseSkipped  free the saved activations whenever the gate closes (default false:
 --               they are kept for reuse; a closed block never writes or reads them)
+-- Data parallelism: block:setShard(offset, globalRows) (row mode draws the global batch's
+-- gates, keeps its rows); synchronised BN: fathom.distributed.setSyncBatchNorm(true).
 -- After a training forward, .gate holds the draw: 1 or 0 in batch mode, a ByteTensor of
 -- N gates in row mode; .nKept counts the samples that went through the branch.
 local ffi = require 'ffi'
@@ -177,6 +179,27 @@ function ResidualDrop:forceGate(g)
   return self
 end
 
+-- Data parallelism, row mode: this module's batch is rows offset+1 .. offset+N of a global
+-- batch of globalRows samples; training forwards draw all globalRows gates (the draws of one
+-- process over the global batch) and keep this slice. setShard() goes back to the local batch.
+function ResidualDrop:setShard(offset, globalRows)
+  if offset == nil and globalRows == nil then
+    self.rowOffset, self.globalRows = nil, nil
+    return self
+  end
+  if type(offset) ~= 'number' or offset < 0 or offset ~= math.floor(offset) then
+    argerror('setShard: offset must be an integer >= 0, got ' .. tostring(offset))
+  end
+  if type(globalRows) ~= 'number' or globalRows < 1 or globalRows ~= math.floor(globalRows) then
+    argerror('setShard: globalRows must be a positive integer, got ' .. tostring(globalRows))
+  end
+  if offset >= globalRows then
+    argerror(('setShard: offset %d is outside a global batch of %d'):format(offset, globalRows))
+  end
+  self.rowOffset, self.globalRows = offset, globalRows
+  return self
+end
+
 -- BN with running statistics even while training (fine-tuning; the Monte Carlo tests).
 function ResidualDrop:freezeBN(on)
   self.bnFrozen = on ~= false
@@ -220,6 +243,8 @@ function ResidualDrop:_sync()
   s.bn_momentum = self.momentum
   s.bn_eps = self.eps
   s.generator = self.generator
+  s.row_offset = self.rowOffset or 0
+  s.global_rows = self.globalRows or 0
   for _, i in ipairs(self.stageIds) do
     local j = i - 1
     s.conv_weight[j] = self.convWeight[i].p
@@ -259,6 +284,10 @@ function ResidualDrop:updateOutput(input)
       self.rowGate:copy(self.forcedGate)
     end
     s.row_gate = self.rowGate.p
+    if self.train and self.globalRows and self.rowOffset + N > self.globalRows then
+      argerror(('a batch of %d rows from offset %d does not fit the shard of %d global rows (setShard)')
+        :format(N, self.rowOffset, self.globalRows))
+    end
   end
   check(C.ft_resblock_forward(s, input.p, self.output.p, self.train and 1 or 0),
         'nn.ResidualDrop.updateOutput')
