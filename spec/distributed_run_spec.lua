@@ -116,25 +116,40 @@ describe('-distributed mpi: training jobs', function()
     for i = 1, #it1 do assert.are.equal(it1[i].active, it2[i].active, 'active blocks at iteration ' .. i) end
   end)
 
-  data_it('with -syncBN, 2 processes equal 1 process at the same global batch (stochastic depth on)', function()
-    if not dist.setSyncBatchNorm then pending('this build has no synchronised batch norm (fathom.distributed.setSyncBatchNorm)') return end
-    local args = BASE .. ' -nEpochs 1 -maxIters 6 -checkpointEvery 0 -data ' .. DATA
-    local out, status = job(2, args .. ' -syncBN true -save ' .. tmp .. '/sync2')
-    assert.are.equal(0, status, out)
-    local out1, status1 = job(1, args .. ' -syncBN true -save ' .. tmp .. '/sync1')
-    assert.are.equal(0, status1, out1)
-    local a, b = weights(tmp .. '/sync2'), weights(tmp .. '/sync1')
-    local worst, n = 0, 0
-    for name, t in pairs(b) do
-      local d = (a[name]:double() - t:double()):abs():max() / math.max(1, t:double():abs():max())
-      worst, n = math.max(worst, d), n + 1
-    end
-    assert.is_true(n > 10)
-    -- float32, 6 SGD steps: only the order of the sums differs
-    assert.is_true(worst < 1e-4, ('2 processes differ from 1 by %g (relative)'):format(worst))
-    local it2, it1 = records(tmp .. '/sync2', 'iter'), records(tmp .. '/sync1', 'iter')
-    for i = 1, #it1 do assert.are.equal(it1[i].active, it2[i].active, 'active blocks at iteration ' .. i) end
-  end)
+  -- Tolerance: float32 weights after 6 SGD steps (LR 0.1), |difference| over max(1, |w|) of
+  -- each tensor. Only the order of the sums differs: after 1 step every tensor agrees to
+  -- 1e-6 relative in both modes; the steps then amplify it (seen after 6: batch gates 1.2e-7,
+  -- row gates 1.4e-5, where per-sample gates make the steps more sensitive).
+  for _, gate in ipairs({ 'batch', 'row' }) do
+    data_it(('with -syncBN, 2 processes equal 1 process at the same global batch (stochastic depth, %s gates)'):format(gate), function()
+      if not dist.setSyncBatchNorm then pending('this build has no synchronised batch norm (fathom.distributed.setSyncBatchNorm)') return end
+      local args = BASE .. ' -nEpochs 1 -maxIters 6 -syncBN true -gate ' .. gate .. ' -data ' .. DATA
+      local d2, d1 = tmp .. '/sync2' .. gate, tmp .. '/sync1' .. gate
+      local out, status = job(2, args .. ' -save ' .. d2)
+      assert.are.equal(0, status, out)
+      local out1, status1 = job(1, args .. ' -save ' .. d1)
+      assert.are.equal(0, status1, out1)
+      local a, b = weights(d2), weights(d1)
+      local worst, n = 0, 0
+      for name, t in pairs(b) do
+        local ref = t:double()
+        local d = (a[name]:double() - ref):abs():max() / math.max(1, ref:clone():abs():max())
+        worst, n = math.max(worst, d), n + 1
+      end
+      assert.is_true(n > 10)
+      if os.getenv('FATHOM_VERBOSE') then print(('\nsyncBN %s gates: max relative difference %.3g'):format(gate, worst)) end
+      local tol = gate == 'batch' and 1e-5 or 1e-4
+      assert.is_true(worst < tol, ('2 processes differ from 1 by %g (relative)'):format(worst))
+      if gate == 'batch' then
+        local it2, it1 = records(d2, 'iter'), records(d1, 'iter')
+        assert.are.equal(6, #it1)
+        for i = 1, #it1 do assert.are.equal(it1[i].active, it2[i].active, 'active blocks at iteration ' .. i) end
+      end
+      -- the losses of every iteration agree as well
+      local it2, it1 = records(d2, 'iter'), records(d1, 'iter')
+      for i = 1, #it1 do assert.is_true(math.abs(it1[i].loss - it2[i].loss) < 1e-5, 'loss at iteration ' .. i) end
+    end)
+  end
 
   data_it('a 2-process run killed mid-run and resumed is bit-exact against an uninterrupted one', function()
     local args = BASE .. ' -nEpochs 2 -maxIters 6 -checkpointEvery 2 -data ' .. DATA

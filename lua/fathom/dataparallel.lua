@@ -72,7 +72,8 @@ function P:start(run, data, plainOptions)
     if data[k] and data[k].fingerprint then fp[k] = data[k]:fingerprint() end
   end
   dist.checkSame(fp, 'the data (sizes and contents of train, validation and test)')
-  if run.opt.gate == 'row' and self.size > 1 then
+  self.rowGates = run.opt.gate == 'row'
+  if self.rowGates and self.size > 1 then
     for _, b in ipairs(run.blocks) do
       if not b.setShard then
         usererror.fail('-gate row -distributed mpi: this build\'s blocks cannot draw the gates of the global batch (no setShard)')
@@ -88,6 +89,7 @@ function P:startTraining() dist.setTimeout(self.timeout) end
 
 -- Row-mode gates: the blocks draw the global batch's gates and keep this rank's rows.
 function P:setShard(blocks, offset, globalRows)
+  if not self.rowGates then return end
   for _, b in ipairs(blocks) do
     if b.setShard then b:setShard(offset, globalRows) end
   end
