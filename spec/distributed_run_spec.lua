@@ -59,7 +59,8 @@ local function records(dir, kind)
 end
 
 -- What must not depend on interruptions: timings and paths dropped (as spec/kill_spec.lua).
-local TIMING = { time = true, evalTime = true, imagesPerSec = true, meanEpochTime = true, trainTime = true }
+local TIMING = { time = true, evalTime = true, imagesPerSec = true, meanEpochTime = true, trainTime = true,
+                 allReduceTime = true }
 local function strip(v)
   if type(v) ~= 'table' then return v end
   local out = {}

@@ -250,7 +250,9 @@ function M.train(opt, r, dir, resumed)
     summary.baselineEpochTime = baselineSummary.meanEpochTime
     summary.timeSaving = 1 - summary.meanEpochTime / baselineSummary.meanEpochTime
   end
-  if run.parallel then summary.ranks = run.parallel.size end
+  if run.parallel then -- the job's size, and the seconds per step spent summing gradients
+    summary.ranks, summary.allReduceTime = run.parallel.size, run.parallel:commPerStep()
+  end
   if not run.silent then ck.writeText(dir .. '/summary.json', json.encode(summary, { indent = 2 }) .. '\n') end
   if not r.quiet then report.result(summary, ctx) end
   return summary
