@@ -263,11 +263,12 @@ end
 
 -- The convention of training runs (and of synchronised batch norm): each rank's loss
 -- gradient is already that of the GLOBAL-mean loss (scaled by localCount / globalCount),
--- so the flat gradient vector is only summed. In buckets of bucketElements (default 2^20);
--- returns the seconds spent communicating.
+-- so the flat gradient vector is only summed. In buckets of bucketElements (default 2^22,
+-- 16 MB of float32: the ResNet-110 gradient in one call; not overlapped with the backward
+-- pass, each bucket only adds a latency, see BENCHMARKS.md); returns the seconds it took.
 function dist.sumGradients(grads, bucketElements)
   need_tensor('sumGradients', grads, 'gradients')
-  local bucket = bucketElements or 2^20
+  local bucket = bucketElements or 2^22
   if type(bucket) ~= 'number' or bucket < 1 or bucket ~= math.floor(bucket) then
     argerror('sumGradients', 'bucketElements must be a positive integer, got ' .. tostring(bucket))
   end
