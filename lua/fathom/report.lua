@@ -111,7 +111,9 @@ function report.describe(run, ctx)
     say(('depth   constant (p_L = %g): all %d blocks every step; this is the baseline'):format(opt.pL, #blocks))
   end
   local par = ctx.parallel
-  if par then
+  if par and par.size == 1 then
+    say('ranks   1 process (an MPI job of one: what -distributed none computes)')
+  elseif par then
     say(('ranks   %d processes (MPI), each on its shard of every batch of %d (about %d rows); batch norm %s; rank 0 writes')
       :format(par.size, opt.batchSize, math.ceil(opt.batchSize / par.size),
               opt.syncBN and 'statistics over the global batch (-syncBN)' or 'statistics per rank, running ones averaged before evaluations and checkpoints'))
