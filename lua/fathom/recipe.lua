@@ -148,8 +148,10 @@ local function read_baseline(dir)
   return recs, oks and sm or nil
 end
 
--- The data-parallel job this process belongs to (recipe.main joins it), or nil.
+-- The data-parallel job this process belongs to (recipe.main joins it), or nil; files of a
+-- recipe's own (plots, tables) are written where isWriter() (rank 0, or no job).
 M.parallel = nil
+function M.isWriter() return M.parallel == nil or M.parallel:isWriter() end
 
 -- Data, model, criterion and a Run of recipe r (not yet trained).
 function M.assemble(opt, r)
@@ -276,7 +278,7 @@ function M.main(r, args)
   fathom.C.ft_interrupt_install(2) -- Ctrl-C: checkpoint and stop; a second one exits at once
   local ok, err = xpcall(function()
     M.parallel = dataparallel.init(opt, Run.plain(opt)) -- -distributed mpi: join the job first
-    if M.parallel and not M.parallel:isWriter() then report.quiet = true end
+    if not M.isWriter() then report.quiet = true; print = function() end end -- rank 0 alone prints
     return (r.run or M.run)(opt, r, given)
   end, M.errorHandler)
   local par = M.parallel
