@@ -386,6 +386,8 @@ typedef struct ft_loader_config {
   int drop_last;
   int nthreads;              /* 0: batches built in the caller's thread              */
   int prefetch;              /* batches built ahead, >= 1                            */
+  int shard_rank;            /* data-parallel: this rank's rows of every batch only:  */
+  int shard_size;            /*   ranks (0 or 1: the whole batch); see ft_loader_shard */
 } ft_loader_config;
 int ft_loader_new(ft_loader **out, const ft_loader_config *cfg);
 void ft_loader_free(ft_loader *l);   /* NULL is fine; stops and joins the workers */
@@ -395,9 +397,17 @@ int ft_loader_nslots(const ft_loader *l);
 int ft_loader_slot(ft_loader *l, int k, ft_tensor **inputs, ft_tensor **targets);
 /* Starts epoch (>= 0) at batch `start` (0-based), abandoning the current one. */
 int ft_loader_start(ft_loader *l, uint64_t seed, int64_t epoch, int64_t start);
-/* The next batch: *slot (-1 when the epoch is over), *batch (0-based), *count (samples).
- * The slot's buffers stay valid until the next call. */
+/* The next batch: *slot (-1 when the epoch is over), *batch (0-based), *count (samples;
+ * with shards, this rank's). The slot's buffers stay valid until the next call. */
 int ft_loader_next(ft_loader *l, int *slot, int64_t *batch, int64_t *count);
+/* Sharding (shard_size K > 1): every rank walks the same global order, and of batch
+ * `batch` (global rows first .. first+n-1) rank k gathers only rows
+ * first+offset .. first+offset+count-1, where with q = n / K and r = n % K rank k takes
+ * q + (k < r) rows after those of ranks 0..k-1 (fathom.distributed.shard's rule). A
+ * sample's augmentation is drawn from its global position, as in one process.
+ * *global_count: n; *offset (0-based in the batch) and *count: this rank's rows. */
+int ft_loader_shard(const ft_loader *l, int64_t batch, int64_t *global_count, int64_t *offset,
+                    int64_t *count);
 /* Sample `position` of epoch `epoch` under seed: its row and (dy, dx, flip). */
 int ft_loader_plan(ft_loader *l, uint64_t seed, int64_t epoch, int64_t position, int64_t *row,
                    int64_t *params);

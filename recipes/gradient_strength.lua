@@ -68,9 +68,9 @@ local function run(opt, _, given)
     series[k] = { label = ('%s depth%s'):format(r[1], r[2] < 1 and (' (p_L %g)'):format(r[2]) or ''), x = x, y = y }
   end
   local path = dir .. '/gradient_strength.png'
-  plot.lines { path = path, title = ('Fig. 7: gradient magnitude, first conv of block 1 (ResNet-%d)'):format(opt.depth),
+  if recipe.isWriter() then plot.lines { path = path, title = ('Fig. 7: gradient magnitude, first conv of block 1 (ResNet-%d)'):format(opt.depth),
                xlabel = 'epoch', ylabel = 'mean |gradient|', logy = true, series = series,
-               vlines = lr.fractionEpochs({ 0.5, 0.75 }, opt.nEpochs), legend = 'bottomright', xinteger = true }
+               vlines = lr.fractionEpochs({ 0.5, 0.75 }, opt.nEpochs), legend = 'bottomright', xinteger = true } end
   print('== result')
   for _, s in ipairs(series) do
     if #s.y > 0 then

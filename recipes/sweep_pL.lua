@@ -116,7 +116,7 @@ local function run(opt, _, given)
     print(('   %s depth %d p_L %g: test error at best validation %s, %.0f s/epoch')
       :format(pL >= 1 and 'constant' or mode, depth, pL, summary.testErrAtBestVal and ('%.2f%%'):format(summary.testErrAtBestVal) or '-',
               summary.meanEpochTime or 0))
-    write_outputs(dir, opt, grid)
+    if recipe.isWriter() then write_outputs(dir, opt, grid) end
   end
   print('== result (test error % at the lowest validation error)')
   for _, mode in ipairs(opt.modeList) do

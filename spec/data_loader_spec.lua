@@ -158,6 +158,37 @@ describe('data.Loader', function()
     assert.are.same(epoch_sums(c, 5), epoch_sums(b, nil))
   end)
 
+  it('shards every batch over ranks: rank k builds exactly its rows of the 1-process batch', function()
+    -- 3000 training images, batch 128: 24 batches, the last of 56
+    for _, B in ipairs({ 128 }) do
+      local full = data.Loader(d.train, { batchSize = B, seed = 9, nThreads = 1 })
+      local ref = {}
+      for i, x, y in full:run(3) do ref[i] = { x:clone(), y:clone() } end
+      for _, K in ipairs({ 2, 3 }) do
+        local covered = {}
+        for k = 0, K - 1 do
+          local l = data.Loader(d.train, { batchSize = B, seed = 9, nThreads = k % 2 * 2, rank = k, ranks = K })
+          assert.are.equal(full:size(), l:size())
+          for i, x, y in l:run(3) do
+            local n, offset, count = l:shard(i)
+            assert.are.equal(ref[i][1]:size(1), n)
+            assert.are.same({ (require 'fathom.distributed').shard(n, k, K) }, { offset + 1, count })
+            assert.are.equal(count, x:size(1))
+            assert.are.equal(0, (ref[i][1]:narrow(1, offset + 1, count) - x):abs():max())
+            assert.are.equal(0, (ref[i][2]:narrow(1, offset + 1, count) - y):abs():max())
+            covered[i] = (covered[i] or 0) + count
+          end
+        end
+        for i = 1, full:size() do assert.are.equal(ref[i][1]:size(1), covered[i]) end
+      end
+    end
+    assert.has_error(function() data.Loader(d.train, { batchSize = 2999, rank = 0, ranks = 2 }) end,
+      'fathom.data.Loader: ft_loader_new: a batch of 1 samples cannot be split over 2 ranks (batch size 2999, ' ..
+      '3000 samples): every rank needs at least one; choose another batch size')
+    assert.has_error(function() data.Loader(d.train, { rank = 2, ranks = 2 }) end,
+      'fathom.data.Loader: rank must be an integer in 0..1, got 2')
+  end)
+
   it('rejects bad arguments and stale iterators with clear errors', function()
     local ok, err = pcall(data.Loader, nil, {})
     assert.is_false(ok); assert.matches('first argument must be a dataset', err)

@@ -154,6 +154,7 @@ struct ft_loader {
   int files;
   int64_t M, N, B, C, H, W, nbatches;
   int shuffle, augment, pad, drop_last, nthreads, nslots;
+  int rank, ranks;                 /* shard of every batch (ranks 1: the whole batch) */
 
   pthread_mutex_t mu;
   pthread_cond_t work_cv, ready_cv;
@@ -193,12 +194,22 @@ static void draw_shift(const ft_loader *l, ft_generator *g, int64_t *dy, int64_t
   *flip = ft_generator_next_u32(g) >> 31;
 }
 
+/* Batch `batch`'s global size n and this rank's rows offset .. offset+count-1 of it. */
+static void shard_of(const ft_loader *l, int64_t batch, int64_t *n, int64_t *offset, int64_t *count) {
+  int64_t first = batch * l->B, K = l->ranks, k = l->rank;
+  *n = l->N - first < l->B ? l->N - first : l->B;
+  int64_t q = *n / K, r = *n % K;
+  *count = q + (k < r);
+  *offset = k * q + (k < r ? k : r);
+}
+
 static void build(ft_loader *l, uint64_t seed, int64_t epoch, int64_t batch, slot_t *s) {
   ft_generator order, aug;
   epoch_streams(seed, epoch, &order, &aug);
   const int64_t *perm = ft_data(l->perm), *index = ft_data(l->index), *lab = ft_data(l->labels);
-  int64_t P = l->C * l->H * l->W, first = batch * l->B;
-  s->count = l->N - first < l->B ? l->N - first : l->B;
+  int64_t P = l->C * l->H * l->W, n, offset;
+  shard_of(l, batch, &n, &offset, &s->count);
+  int64_t first = batch * l->B + offset; /* this rank's first global position */
   float *out = ft_data(s->inputs);
   int64_t *tg = ft_data(s->targets);
   for (int64_t j = 0; j < s->count; j++) {
@@ -283,6 +294,11 @@ static int check_config(const char *fn, const ft_loader_config *cfg) {
     return ft_fail("%s: nthreads must be 0..%d, got %d", fn, MAX_THREADS, cfg->nthreads);
   if (cfg->prefetch < 1 || cfg->prefetch > 256) return ft_fail("%s: prefetch must be 1..256, got %d", fn, cfg->prefetch);
   if (cfg->pad < 0 || cfg->pad > 1024) return ft_fail("%s: pad must be 0..1024, got %d", fn, cfg->pad);
+  if (cfg->shard_size < 0 || cfg->shard_size > 65536)
+    return ft_fail("%s: shard_size must be 0..65536, got %d", fn, cfg->shard_size);
+  int ranks = cfg->shard_size > 1 ? cfg->shard_size : 1;
+  if (cfg->shard_rank < 0 || cfg->shard_rank >= ranks)
+    return ft_fail("%s: shard_rank %d outside 0..%d", fn, cfg->shard_rank, ranks - 1);
   FT_TRY(ft_check_tensor(fn, "labels", cfg->labels));
   FT_TRY(ft_check_dtype(fn, "labels", cfg->labels, FT_INT64));
   FT_TRY(ft_check_ndim(fn, "labels", cfg->labels, 1));
@@ -303,7 +319,16 @@ static int check_config(const char *fn, const ft_loader_config *cfg) {
       if (!(t->std[c] > 0)) return ft_fail("%s: transform std[%d] must be > 0", fn, c);
   }
   FT_TRY(check_rows(fn, "index", cfg->index, cfg->labels->size[0]));
-  if (cfg->index->size[0] < 1) return ft_fail("%s: the dataset is empty", fn);
+  int64_t N = cfg->index->size[0];
+  if (N < 1) return ft_fail("%s: the dataset is empty", fn);
+  if (ranks > 1) { /* every rank gets at least one row of every batch */
+    int64_t B = cfg->batch_size, smallest = N < B ? N : B;
+    if (!cfg->drop_last && N % B > 0 && N % B < smallest) smallest = N % B;
+    if (smallest < ranks)
+      return ft_fail("%s: a batch of %lld samples cannot be split over %d ranks (batch size %lld, "
+                     "%lld samples): every rank needs at least one; choose another batch size",
+                     fn, (long long)smallest, ranks, (long long)B, (long long)N);
+  }
   return FT_OK;
 }
 
@@ -327,6 +352,8 @@ int ft_loader_new(ft_loader **out, const ft_loader_config *cfg) {
   l->pad = cfg->pad;
   l->drop_last = cfg->drop_last != 0;
   l->nthreads = cfg->nthreads;
+  l->ranks = cfg->shard_size > 1 ? cfg->shard_size : 1;
+  l->rank = cfg->shard_rank;
   l->nslots = cfg->nthreads ? cfg->prefetch + 1 : 1;
   l->nbatches = l->drop_last ? l->N / l->B : (l->N + l->B - 1) / l->B;
   int rc = ft_tensor_alias(&l->labels, cfg->labels);
@@ -354,7 +381,8 @@ int ft_loader_new(ft_loader **out, const ft_loader_config *cfg) {
   if (!rc) rc = ft_tensor_new(&l->perm, FT_INT64, FT_CPU, 1, psz);
   if (!rc && !(l->slots = calloc((size_t)l->nslots, sizeof *l->slots))) rc = ft_fail("%s: out of memory", fn);
   for (int k = 0; !rc && k < l->nslots; k++) {
-    int64_t isz[4] = {l->B, l->C, l->H, l->W}, tsz[1] = {l->B};
+    int64_t rows = (l->B + l->ranks - 1) / l->ranks; /* the largest shard */
+    int64_t isz[4] = {rows, l->C, l->H, l->W}, tsz[1] = {rows};
     rc = ft_tensor_new(&l->slots[k].inputs, FT_FLOAT32, FT_CPU, 4, isz);
     if (!rc) rc = ft_tensor_new(&l->slots[k].targets, FT_INT64, FT_CPU, 1, tsz);
   }
@@ -445,6 +473,16 @@ int ft_loader_next(ft_loader *l, int *slot, int64_t *batch, int64_t *count) {
   *batch = b;
   *count = s->count;
   pthread_mutex_unlock(&l->mu);
+  return FT_OK;
+}
+
+int ft_loader_shard(const ft_loader *l, int64_t batch, int64_t *global_count, int64_t *offset,
+                    int64_t *count) {
+  const char *fn = "ft_loader_shard";
+  if (!l || !global_count || !offset || !count) return ft_fail("%s: an argument is NULL", fn);
+  if (batch < 0 || batch >= l->nbatches)
+    return ft_fail("%s: batch %lld outside 0..%lld", fn, (long long)batch, (long long)l->nbatches - 1);
+  shard_of(l, batch, global_count, offset, count);
   return FT_OK;
 }
 

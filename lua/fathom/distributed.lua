@@ -261,6 +261,27 @@ function dist.allReduceGradients(grads, opts)
   return grads
 end
 
+-- The convention of training runs (and of synchronised batch norm): each rank's loss
+-- gradient is already that of the GLOBAL-mean loss (scaled by localCount / globalCount),
+-- so the flat gradient vector is only summed. In buckets of bucketElements (default 2^22,
+-- 16 MB of float32: the ResNet-110 gradient in one call; not overlapped with the backward
+-- pass, each bucket only adds a latency, see BENCHMARKS.md); returns the seconds it took.
+function dist.sumGradients(grads, bucketElements)
+  need_tensor('sumGradients', grads, 'gradients')
+  local bucket = bucketElements or 2^22
+  if type(bucket) ~= 'number' or bucket < 1 or bucket ~= math.floor(bucket) then
+    argerror('sumGradients', 'bucketElements must be a positive integer, got ' .. tostring(bucket))
+  end
+  if dist.size() == 1 then return 0 end
+  local now = require('fathom.progress').now
+  local t0 = now()
+  local n = grads:nElement()
+  for first = 1, n, bucket do
+    check(C.ft_dist_allreduce_range(grads.p, first - 1, math.min(bucket, n - first + 1)), 'sumGradients')
+  end
+  return now() - t0
+end
+
 ---------------------------------------------------------------------------- models
 -- Lists of tensors go through one contiguous host buffer per tensor type.
 local function host_type(t) return t:type() == 'fathom.CudaTensor' and 'fathom.FloatTensor' or t:type() end
@@ -348,6 +369,19 @@ function dist.hash(s)
   local h = 0xcbf29ce484222325ULL
   for i = 1, #s do h = bit.bxor(h, s:byte(i)) * 0x100000001b3ULL end
   return tonumber(h % 0x1000000000000ULL)
+end
+
+-- 64-bit FNV-1a over the 32-bit words of a contiguous host tensor (every stride-th word),
+-- as 16 hex digits: weights and data compared across ranks without sending them.
+function dist.hashTensor(t, stride)
+  if not fathom.isTensor(t) then argerror('hashTensor', 'expected a tensor, got ' .. type(t)) end
+  if t:isCuda() then t = t:float() end
+  t = t:contiguous()
+  local n = math.floor(t:nElement() * C.ft_dtype_size(t.p.dtype) / 4)
+  local w = ffi.cast('const uint32_t *', C.ft_data(t.p))
+  local h = 14695981039346656037ULL
+  for i = 0, n - 1, stride or 1 do h = bit.bxor(h, w[i]) * 1099511628211ULL end
+  return bit.tohex(h)
 end
 
 -- A canonical text for a table of options (sorted keys, nested tables included).

@@ -46,6 +46,9 @@ opts.OPTIONS = {
   { 'manualSeed', 'int', 31415, 'seed of weights, gates, shuffling and augmentation' },
   { 'backend', { 'cpu', 'cuda' }, 'cpu', 'compute backend' },
   { 'computeThreads', 'int', 0, 'threads of the compute kernels (0: library default)' },
+  { 'distributed', { 'none', 'mpi' }, 'none', 'mpi: one model on the K processes of mpirun -np K (-batchSize stays the global batch)' },
+  { 'syncBN', 'bool', false, 'with -distributed mpi: batch norm statistics over the global batch, not per process' },
+  { 'distTimeout', 'number', 300, 'with -distributed mpi: seconds a process waits for the others before the job ends' },
   { group = 'Checkpoints and output' },
   { 'save', 'string', '', 'run directory: log.jsonl, summary.json, checkpoints, plots (default: runs/<recipe>_d<depth>_pL<pL>)' },
   { 'checkpointEvery', 'int', 0, 'also write a checkpoint every N iterations (0: at the end of each epoch only)' },
@@ -159,7 +162,7 @@ local BOUNDS = {
   printEvery = { 1, 1e9 }, LR = { 0, 1e308 }, momentum = { 0, 1 }, weightDecay = { 0, 1 },
   maxIters = { 0, 2^31 }, maxEvalIters = { 0, 2^31 }, evalEveryIters = { 0, 2^31 }, trainSubset = { 0, 2^31 },
   nThreads = { 0, 256 }, manualSeed = { 0, 2^53 }, splitSeed = { 0, 2^53 }, logIters = { 0, 2^31 },
-  pL = { 0, 1 }, checkpointEvery = { 0, 2^31 }, lrFactor = { 0, 1e6 }, warmupEpochs = { 0, 1e6 }, warmupLR = { 0, 1e308 },
+  pL = { 0, 1 }, distTimeout = { 1, 1e6 }, checkpointEvery = { 0, 2^31 }, lrFactor = { 0, 1e6 }, warmupEpochs = { 0, 1e6 }, warmupLR = { 0, 1e308 },
 }
 local function check_ranges(opt)
   for name, b in pairs(BOUNDS) do

@@ -18,6 +18,7 @@ local Run = require 'fathom.run'
 local train = require 'fathom.train'
 local report = require 'fathom.report'
 local usererror = require 'fathom.usererror'
+local dataparallel = require 'fathom.dataparallel'
 
 local M = {}
 local fail, usage = usererror.fail, usererror.usage
@@ -62,11 +63,13 @@ function M.data(opt)
   return d
 end
 
-function M.loaders(d, opt)
+-- par (a fathom.dataparallel job): every loader builds this rank's rows of each batch only.
+function M.loaders(d, opt, par)
   local data = require 'fathom.data'
   local function loader(set, train_)
     return data.Loader(set, { batchSize = opt.batchSize, shuffle = train_, augment = train_ and opt.augment,
-                              seed = opt.manualSeed, nThreads = opt.nThreads })
+                              seed = opt.manualSeed, nThreads = opt.nThreads,
+                              rank = par and par.rank, ranks = par and par.size })
   end
   return { train = loader(d.train, true), val = d.val and d.val:size() > 0 and loader(d.val, false) or nil,
            test = d.test and loader(d.test, false) or nil }
@@ -81,6 +84,8 @@ end
 
 ---------------------------------------------------------------------------- checks
 local ARCH = { 'dataset', 'depth', 'shortcut', 'gate', 'testScaling' }
+-- How this process runs, not what it trains: always the command line's, never the saved ones.
+local RUNTIME = { 'distributed', 'distTimeout', 'syncBN' }
 
 -- Resume: the saved options, with those given on the command line again on top; an
 -- architecture other than the saved one is refused.
@@ -95,6 +100,7 @@ function M.resumeOptions(opt, given)
   end
   local merged = copy(saved)
   for k in pairs(given or {}) do merged[k] = opt[k] end
+  for _, k in ipairs(RUNTIME) do merged[k] = opt[k] end
   for k, v in pairs(opt) do if merged[k] == nil then merged[k] = v end end -- options added since
   merged.resume = opt.resume
   if not given or not given.save then merged.save = opt.resume end
@@ -142,8 +148,14 @@ local function read_baseline(dir)
   return recs, oks and sm or nil
 end
 
+-- The data-parallel job this process belongs to (recipe.main joins it), or nil; files of a
+-- recipe's own (plots, tables) are written where isWriter() (rank 0, or no job).
+M.parallel = nil
+function M.isWriter() return M.parallel == nil or M.parallel:isWriter() end
+
 -- Data, model, criterion and a Run of recipe r (not yet trained).
 function M.assemble(opt, r)
+  local par = M.parallel
   if opt.computeThreads > 0 then fathom.setnumthreads(opt.computeThreads) end
   fathom.manualSeed(opt.manualSeed)
   if opt.verbose and fathom.openblasInfo then say('blas    ' .. tostring(fathom.openblasInfo().message)) end
@@ -155,13 +167,18 @@ function M.assemble(opt, r)
     for _, p in ipairs(parts.model:parameters() or {}) do np = np + p:nElement() end
     say(('retrain %s: loaded %d tensors (%d parameters) into the ResNet-%d'):format(M.resolve(opt.retrain), n, np, opt.depth))
   end
-  if opt.backend == 'cuda' then parts.model:cuda(); parts.criterion:cuda() end -- before getParameters
+  if opt.backend == 'cuda' then
+    if par and not par.gpu then par:useGPU() end
+    parts.model:cuda(); parts.criterion:cuda() -- before getParameters
+  end
   local schedule, text = lr.fromOptions(opt, r.lrSchedule, r.scheduleText)
   local run = Run.new { opt = opt, model = parts.model, criterion = parts.criterion, lrSchedule = schedule,
                         recipe = r.name }
   run.testIsVal = d.testIsVal
   run.topk = d.testIsVal and d.nClasses > 5 and 5 or nil -- ImageNet: top-5 as well
-  return run, d, M.loaders(d, opt), text
+  run.parallel = par
+  run.silent = par ~= nil and not par:isWriter() -- rank 0 alone prints, logs and writes
+  return run, d, M.loaders(d, opt, par), text
 end
 
 -- -testOnly: the saved model's validation and test errors, nothing trained.
@@ -170,8 +187,9 @@ local function test_only(opt, r, given)
   local info
   if opt.resume ~= '' then opt, info = M.resumeOptions(opt, given) end -- the run's own options
   M.validate(opt, r)
-  local run, _, loaders = M.assemble(opt, r)
+  local run, d, loaders = M.assemble(opt, r)
   if info then run:load(opt.resume, info) say(('loaded %s (epoch %d)'):format(M.resolve(opt.resume), run.epoch)) end
+  if run.parallel then run.parallel:start(run, d, Run.plain(opt)) end
   local res = train.evaluateAll(run, loaders, run.epoch)
   local function e(x) return x and ('%.2f%%'):format(x) or '-' end
   say(('validation error %s, test error %s%s'):format(e(res.valErr), e(res.testErr),
@@ -191,11 +209,12 @@ function M.run(opt, r, given)
   if not resuming and ck.exists(dir .. '/latest.json') then
     fail('%s already holds a checkpoint: continue it with -resume %s, or choose another -save directory', dir, dir)
   end
+  local writer = not (M.parallel and not M.parallel:isWriter())
   local fresh = not require('fathom.data.fs').isdir(dir)
-  ck.mkdir(dir)
+  if writer then ck.mkdir(dir) end
   local ok, summary = xpcall(function() return M.train(opt, r, dir, resuming and info) end, M.errorHandler)
   if not ok then
-    if fresh then os.remove(dir) end -- a failed run leaves no empty folder (remove() keeps a full one)
+    if fresh and writer then os.remove(dir) end -- a failed run leaves no empty folder (remove() keeps a full one)
     error(summary, 0)
   end
   return summary
@@ -208,9 +227,10 @@ function M.train(opt, r, dir, resumed)
   if resumed then -- from -resume DIR, into -save (by default the same folder)
     run:load(opt.resume, resumed)
     -- this run writes here now: drop the tensor files a kill left beside the checkpoint
-    if M.resolve(dir) == M.resolve(opt.resume) then ck.prune(dir, resumed) end
+    if M.resolve(dir) == M.resolve(opt.resume) and not run.silent then ck.prune(dir, resumed) end
     say(('=> resumed %s at epoch %d (iteration %d)'):format(M.resolve(opt.resume), run.epoch, run.iteration))
   end
+  if run.parallel then run.parallel:start(run, d, Run.plain(opt)) end
   local paper = paper_of(r, opt)
   local stochastic = opt.pL < 1 and #run.blocks > 0
   local baselineRecords, baselineSummary = read_baseline(opt.baseline)
@@ -218,10 +238,10 @@ function M.train(opt, r, dir, resumed)
   if opt.maxIters > 0 then nIters = math.min(nIters, opt.maxIters) end
   local ctx = { name = r.name, description = r.description, data = d, dataDir = M.resolve(d.dir or opt.data),
                 nIters = nIters, scheduleText = scheduleText, paper = paper, stochastic = stochastic,
-                shortcutText = r.shortcutText, baseline = opt.baseline, dir = M.resolve(dir) }
+                shortcutText = r.shortcutText, baseline = opt.baseline, dir = M.resolve(dir), parallel = run.parallel }
   if not r.quiet then report.describe(run, ctx) end
-  local hooks = { r.hooks or {}, report.console { silent = r.quiet } }
-  if opt.plot then
+  local hooks = { r.hooks or {}, report.console { silent = r.quiet or run.silent } }
+  if opt.plot and not run.silent then
     hooks[#hooks + 1] = report.plots(dir, ('%s ResNet-%d, p_L %g%s'):format(opt.dataset, opt.depth, opt.pL,
       stochastic and ' (' .. opt.deathMode .. ')' or ''), baselineRecords)
   end
@@ -232,7 +252,10 @@ function M.train(opt, r, dir, resumed)
     summary.baselineEpochTime = baselineSummary.meanEpochTime
     summary.timeSaving = 1 - summary.meanEpochTime / baselineSummary.meanEpochTime
   end
-  ck.writeText(dir .. '/summary.json', json.encode(summary, { indent = 2 }) .. '\n')
+  if run.parallel then -- the job's size, and the seconds per step spent summing gradients
+    summary.ranks, summary.allReduceTime = run.parallel.size, run.parallel:commPerStep()
+  end
+  if not run.silent then ck.writeText(dir .. '/summary.json', json.encode(summary, { indent = 2 }) .. '\n') end
   if not r.quiet then report.result(summary, ctx) end
   return summary
 end
@@ -253,7 +276,13 @@ function M.main(r, args)
   r.script = r.script or ('recipes/' .. (r.name or 'recipe') .. '.lua')
   local opt, given = opts.parseOrExit(args, r)
   fathom.C.ft_interrupt_install(2) -- Ctrl-C: checkpoint and stop; a second one exits at once
-  local ok, err = xpcall(function() return (r.run or M.run)(opt, r, given) end, M.errorHandler)
+  local ok, err = xpcall(function()
+    M.parallel = dataparallel.init(opt, Run.plain(opt)) -- -distributed mpi: join the job first
+    if not M.isWriter() then report.quiet = true; print = function() end end -- rank 0 alone prints
+    return (r.run or M.run)(opt, r, given)
+  end, M.errorHandler)
+  local par = M.parallel
+  if ok and par then par:finish() end
   if not ok then
     io.stdout:flush()
     local msg = type(err) == 'table' and err.message or tostring(err)
@@ -263,6 +292,8 @@ function M.main(r, args)
     if type(err) == 'table' and err.code == 130 and r.script then -- Ctrl-C: the command that continues
       msg = msg:gsub('continue with %-resume (%S+)', 'continue with: luajit ' .. r.script .. ' -resume %1')
     end
+    local code = type(err) == 'table' and (err.code or (err.usage and 2)) or 1
+    if par and par.size > 1 then par:abort('error: ' .. msg, code) end -- ends every rank
     io.stderr:write('error: ', msg, '\n')
     os.exit(type(err) == 'table' and (err.code or (err.usage and 2)) or 1)
   end

@@ -8,7 +8,8 @@ local progress = require 'fathom.progress'
 
 local report = {}
 
-local function say(s) io.stdout:write(s, '\n') io.stdout:flush() end
+-- report.quiet: nothing printed (the ranks other than 0 of a data-parallel job).
+local function say(s) if not report.quiet then io.stdout:write(s, '\n') io.stdout:flush() end end
 report.say = say
 
 local function fmt_err(x) return x and ('%.2f%%'):format(x) or '-' end
@@ -18,8 +19,9 @@ local function fmt_err(x) return x and ('%.2f%%'):format(x) or '-' end
 function report.console(cfg)
   cfg = cfg or {}
   local out = cfg.out or say
-  if cfg.silent then out = function() end end
-  local barOut = cfg.silent and { write = function() end, flush = function() end } or nil
+  local silent = cfg.silent or report.quiet
+  if silent then out = function() end end
+  local barOut = silent and { write = function() end, flush = function() end } or nil
   local bar, nIters
   local h = {}
   function h.onStart(run, n) nIters = n end
@@ -107,6 +109,14 @@ function report.describe(run, ctx)
               opt.deathMode == 'lin_decay' and (' ((3L-1)/4 = %.2f at p_L 0.5)'):format((3 * #blocks - 1) / 4) or ''))
   else
     say(('depth   constant (p_L = %g): all %d blocks every step; this is the baseline'):format(opt.pL, #blocks))
+  end
+  local par = ctx.parallel
+  if par and par.size == 1 then
+    say('ranks   1 process (an MPI job of one: what -distributed none computes)')
+  elseif par then
+    say(('ranks   %d processes (MPI), each on its shard of every batch of %d (about %d rows); batch norm %s; rank 0 writes')
+      :format(par.size, opt.batchSize, math.ceil(opt.batchSize / par.size),
+              opt.syncBN and 'statistics over the global batch (-syncBN)' or 'statistics per rank, running ones averaged before evaluations and checkpoints'))
   end
   say(('train   %d epochs x %d iterations (batch %d); SGD LR %g, %s; momentum %g%s, weight decay %g; seed %d')
     :format(opt.nEpochs, ctx.nIters, opt.batchSize, opt.LR, ctx.scheduleText or 'constant LR', opt.momentum,

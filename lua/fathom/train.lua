@@ -45,8 +45,9 @@ local function input_mover(cuda)
 end
 
 -- Error (%) of model on loader, in evaluation mode; also top-k with topk. maxBatches
--- (optional) shortens it. Returns err, errTopk, n (nil when the loader is empty).
-function train.evaluate(model, loader, maxBatches, topk)
+-- (optional) shortens it. Returns err, errTopk, n (nil when the loader is empty). par (a
+-- fathom.dataparallel job): the loader holds this rank's shards; the counts are summed.
+function train.evaluate(model, loader, maxBatches, topk, par)
   model:evaluate()
   local wrong, wrongk, n = 0, 0, 0
   local topkError = require('fathom.nn').topkError
@@ -60,6 +61,7 @@ function train.evaluate(model, loader, maxBatches, topk)
     n = n + out:size(1)
   end
   model:training()
+  if par then wrong, wrongk, n = par:reduceEval(wrong, wrongk, n) end
   if n == 0 then return nil end
   return 100 * wrong / n, topk and 100 * wrongk / n or nil, n
 end
@@ -68,8 +70,10 @@ end
 function train.evaluateAll(run, loaders, epoch, midEpoch)
   local opt, r, t0 = run.opt, {}, now()
   local batches = opt.maxEvalIters > 0 and opt.maxEvalIters or nil
-  if loaders.val then r.valErr, r.valTop5 = train.evaluate(run.model, loaders.val, batches, run.topk) end
-  if loaders.test then r.testErr, r.testTop5 = train.evaluate(run.model, loaders.test, batches, run.topk)
+  local par = run.parallel
+  if par then par:averageStatistics(run.model) end -- each rank's running statistics, averaged
+  if loaders.val then r.valErr, r.valTop5 = train.evaluate(run.model, loaders.val, batches, run.topk, par) end
+  if loaders.test then r.testErr, r.testTop5 = train.evaluate(run.model, loaders.test, batches, run.topk, par)
   elseif run.testIsVal then r.testErr, r.testTop5 = r.valErr, r.valTop5 end
   r.evalTime = now() - t0
   r.epoch, r.iteration = epoch, run.iteration
@@ -80,7 +84,7 @@ function train.evaluateAll(run, loaders, epoch, midEpoch)
   if midEpoch then run:write { type = 'eval', epoch = epoch, iteration = run.iteration, valErr = r.valErr, testErr = r.testErr,
               valTop5 = r.valTop5, testTop5 = r.testTop5,
               bestValErr = best and best.valErr, testAtBestVal = best and best.testErr } end
-  if best and best == run.evals[#run.evals] and run.dir then
+  if best and best == run.evals[#run.evals] and run.dir and not run.silent then
     -- the weights at the best validation so far, mid-epoch or not (for -retrain, other tools)
     require('fathom.checkpoint').saveWeights(run.dir .. '/model_best.safetensors', run.model,
       { epoch = epoch, iteration = run.iteration, valErr = best.valErr, testErr = best.testErr })
@@ -102,33 +106,65 @@ local function diverged(run, hooks, what, epoch, batch, lr)
 end
 
 -- A checkpoint of where the run is; refused (the run stops) when it is not finite.
+-- Data-parallel: every rank averages its BN statistics and compares its state; rank 0 writes.
 local function checkpoint(run, hooks, epoch, batch, lr)
   if not run.dir then return end
+  if run.parallel then run.parallel:beforeCheckpoint(run) end
   local ok, what = run:checkFinite()
   if not ok then diverged(run, hooks, what .. ' are not finite', epoch, batch, lr or 0) end
-  run:save(run.dir)
+  if run.silent then run.saved = { epoch = run.epoch, iteration = run.iteration }
+  else run:save(run.dir) end
   run.partialSaved = run.partial ~= nil
 end
 
--- One SGD step on one batch; returns the LR used.
-function train.step(run, hooks, epoch, i, inputs, targets)
-  local opt, model, p = run.opt, run.model, run.partial
+-- One data-parallel step on this rank's rows of a global batch of B: the loss and errors
+-- summed over the ranks, the loss gradient scaled to that of the global mean, the
+-- gradients summed. Returns the global loss, wrong count and rows.
+local function parallel_step(run, par, model, inputs, targets, output, B)
+  local n = output:size(1)
+  local loss = run.criterion:forward(output, targets)
+  local wrong = require('fathom.nn').topkError(output, targets, 1)
+  local lossSum, wrongAll, interrupts = par:stepNumbers(loss * n, wrong, fathom.C.ft_interrupt_count())
+  run.interrupts = interrupts
+  loss = lossSum / B
+  if loss ~= loss or loss == math.huge or loss == -math.huge then return loss, wrongAll, B, true end
+  par:noteGates(run.blocks)
+  run.gradParams:zero()
+  local dy = run.criterion:backward(output, targets)
+  if n ~= B then dy:mul(n / B) end
+  model:backward(inputs, dy)
+  par:sumGradients(run.gradParams)
+  return loss, wrongAll, B
+end
+
+-- One SGD step on one batch; returns the LR used. B: the global batch size (data-parallel).
+function train.step(run, hooks, epoch, i, inputs, targets, B)
+  local opt, model, p, par = run.opt, run.model, run.partial, run.parallel
   run.iteration = run.iteration + 1
   local lr = run.lrSchedule(epoch, run.iteration, opt)
   run.optimState.learningRate = lr
   inputs = run.toModel(inputs)
   local output = model:forward(inputs)
-  local loss = run.criterion:forward(output, targets)
-  if loss ~= loss or loss == math.huge or loss == -math.huge then
-    diverged(run, hooks, 'loss is ' .. tostring(loss), epoch, i, lr)
+  local loss, n, wrong
+  if par then
+    local bad
+    loss, wrong, n, bad = parallel_step(run, par, model, inputs, targets, output, B)
+    if bad then diverged(run, hooks, 'loss is ' .. tostring(loss), epoch, i, lr) end
+  else
+    loss = run.criterion:forward(output, targets)
+    if loss ~= loss or loss == math.huge or loss == -math.huge then
+      diverged(run, hooks, 'loss is ' .. tostring(loss), epoch, i, lr)
+    end
+    run.gradParams:zero()
+    model:backward(inputs, run.criterion:backward(output, targets))
   end
-  run.gradParams:zero()
-  model:backward(inputs, run.criterion:backward(output, targets))
   run.batch, run.loss, run.inputs, run.targets = i, loss, inputs, targets
   emit(hooks, 'afterBackward', run)
   run.optimize(function() return loss, run.gradParams end, run.params, run.optimState)
-  local n = output:size(1)
-  local wrong = require('fathom.nn').topkError(output, targets, 1)
+  if not par then
+    n = output:size(1)
+    wrong = require('fathom.nn').topkError(output, targets, 1)
+  end
   local active = metric.activeBlocks(run.blocks)
   p.lossSum, p.wrongSum, p.seen = p.lossSum + loss * n, p.wrongSum + wrong, p.seen + n
   p.activeSum, p.steps, p.lr = p.activeSum + active, p.steps + 1, lr
@@ -142,7 +178,7 @@ end
 
 -- Ctrl-C (counted in C, polled here): a checkpoint of where the run is, then stop.
 local function poll_interrupt(run, hooks, epoch, i, lr)
-  if fathom.C.ft_interrupt_count() == 0 then return end
+  if (run.parallel and run.interrupts or fathom.C.ft_interrupt_count()) == 0 then return end
   emit(hooks, 'onAbort', run)
   checkpoint(run, hooks, epoch, i, lr)
   local how = run.dir and ('a checkpoint of iteration %d is in %s; continue with -resume %s'):format(
@@ -167,9 +203,16 @@ local function run_epoch(run, loaders, hooks, epoch, nIters)
   local p = run.partial
   emit(hooks, 'onEpochStart', run, epoch, nIters)
   local t0 = now() - p.time
+  local par = run.parallel
   for i, inputs, targets in loaders.train:run(epoch) do
     if i > nIters then break end
-    train.step(run, hooks, epoch, i, inputs, targets)
+    local B
+    if par then
+      local offset
+      B, offset = loaders.train:shard(i)
+      par:setShard(run.blocks, offset, B)
+    end
+    train.step(run, hooks, epoch, i, inputs, targets, B)
     p.time = now() - t0
     if opt.evalEveryIters > 0 and run.iteration % opt.evalEveryIters == 0 then
       t0 = t0 + train.evaluateAll(run, loaders, epoch, true).evalTime -- evaluation is not training time
@@ -203,7 +246,8 @@ function train.fit(run, loaders, hooks)
   local opt = run.opt
   run:attach(loaders.train)
   run.toModel = input_mover(run.cuda)
-  if run.dir and not run.log then run:openLog(run.dir) end
+  if run.dir and not run.log and not run.silent then run:openLog(run.dir) end
+  if run.parallel then run.parallel:startTraining() end
   local nIters = loaders.train:size()
   if opt.maxIters > 0 then nIters = math.min(nIters, opt.maxIters) end
   emit(hooks, 'onStart', run, nIters)

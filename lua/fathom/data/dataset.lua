@@ -94,6 +94,15 @@ function Dataset:classCounts()
   return counts
 end
 
+local function words_hash(t, stride) return require('fathom.distributed').hashTensor(t, stride) end
+
+-- A short text that tells data sets apart (data-parallel ranks compare theirs): the size,
+-- and a hash of the index, the labels, the normalisation and every 61st word of the images.
+function Dataset:fingerprint()
+  return table.concat({ self:size(), words_hash(self.index), words_hash(self.labels), words_hash(self.mean),
+                        words_hash(self.std), words_hash(self.images, 61) }, ':')
+end
+
 -- What the loader needs (core/data/loader.c's ft_loader_config).
 function Dataset:_loaderSource(cfg)
   cfg.images, cfg.labels, cfg.index = self.images.p, self.labels.p, self.index.p
@@ -153,6 +162,10 @@ function FileDataset:targets()
   local out = fathom.LongTensor(self:size())
   for i = 0, self:size() - 1 do out:data()[i] = self.labels:data()[i] + 1 end
   return out
+end
+
+function FileDataset:fingerprint()
+  return table.concat({ self:size(), words_hash(self.index), words_hash(self.labels), require('fathom.distributed').hash(self._blob) }, ':')
 end
 
 function FileDataset:_loaderSource(cfg)

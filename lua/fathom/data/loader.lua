@@ -6,6 +6,9 @@
 --   local s = loader:getState(); ...; loader:setState(s); loader:run() -- resumes exactly
 -- inputs: contiguous FloatTensor [B,C,H,W]; targets: LongTensor [B], labels 1..nClasses.
 -- Both are the loader's buffers: valid until the next iteration (clone to keep them).
+-- Data-parallel shards: with { rank = k, ranks = K } every loader walks the same global
+-- order and builds only rank k's rows of each batch (fathom.distributed.shard's rule);
+-- loader:shard(i) says which: the batch's global size, this rank's offset (0-based) and count.
 -- Batches depend only on (seed, epoch, batch index), never on nThreads; see
 -- core/data/loader.c. CIFAR augmentation: zero-pad `pad` (4) after normalisation, random
 -- crop back to 32x32, horizontal flip with probability 1/2. Image folders: the training
@@ -21,7 +24,7 @@ local M = {}
 local Loader = class('fathom.data.Loader')
 M.Loader = Loader
 
-local OPTIONS = { 'batchSize', 'shuffle', 'augment', 'seed', 'nThreads', 'dropLast', 'prefetch', 'pad' }
+local OPTIONS = { 'batchSize', 'shuffle', 'augment', 'seed', 'nThreads', 'dropLast', 'prefetch', 'pad', 'rank', 'ranks' }
 local FN = 'fathom.data.Loader'
 
 local function int_opt(v, default, lo, hi, name)
@@ -52,6 +55,8 @@ function Loader:__init(dataset, opts)
   self.prefetch = int_opt(opts.prefetch, math.max(2, 2 * self.nThreads), 1, 256, 'prefetch')
   self.pad = int_opt(opts.pad, 4, 0, 1024, 'pad')
   self.seed = dsmod.checkSeed(opts.seed or 1, FN)
+  self.ranks = int_opt(opts.ranks, 1, 1, 65536, 'ranks')
+  self.rank = int_opt(opts.rank, 0, 0, self.ranks - 1, 'rank')
   if self.dropLast and dataset:size() < self.batchSize then
     error(('%s: dropLast with batchSize %d leaves no batch of %d samples'):format(FN,
           self.batchSize, dataset:size()), 3)
@@ -61,6 +66,7 @@ function Loader:__init(dataset, opts)
   cfg.batch_size = self.batchSize
   cfg.shuffle, cfg.augment, cfg.drop_last = self.shuffle and 1 or 0, self.augment and 1 or 0, self.dropLast and 1 or 0
   cfg.pad, cfg.nthreads, cfg.prefetch = self.pad, self.nThreads, self.prefetch
+  cfg.shard_rank, cfg.shard_size = self.rank, self.ranks
   local out = ffi.new('ft_loader*[1]')
   F.check(C.ft_loader_new(out, cfg), FN)
   self._ptr = ffi.gc(out[0], C.ft_loader_free)
@@ -70,11 +76,20 @@ function Loader:__init(dataset, opts)
     F.check(C.ft_loader_slot(self._ptr, k, ti, tt), FN)
     self._slots[k] = { inputs = T.wrap(ti[0]), targets = T.wrap(tt[0]) }
   end
-  self._cells = { slot = ffi.new('int[1]'), batch = ffi.new('int64_t[1]'), count = ffi.new('int64_t[1]') }
+  self._rows = self._slots[0].inputs:size(1) -- the largest shard of a batch
+  self._cells = { slot = ffi.new('int[1]'), batch = ffi.new('int64_t[1]'), count = ffi.new('int64_t[1]'),
+                  offset = ffi.new('int64_t[1]') }
   self._epoch, self._pos, self._generation, self._failures = 1, 0, 0, 0
 end
 
 function Loader:size() return tonumber(C.ft_loader_batches(self._ptr)) end
+
+-- Batch i (1-based): its global size, this rank's offset in it (0-based) and row count.
+function Loader:shard(i)
+  local c = self._cells
+  F.check(C.ft_loader_shard(self._ptr, i - 1, c.batch, c.offset, c.count), FN .. ':shard')
+  return tonumber(c.batch[0]), tonumber(c.offset[0]), tonumber(c.count[0])
+end
 
 -- Iterates over the batches of `epoch` (default: the next one). After setState, the epoch
 -- it names resumes at its saved position. Starting a run abandons any earlier one.
@@ -89,7 +104,7 @@ function Loader:run(epoch)
   F.check(C.ft_loader_start(self._ptr, self.seed, epoch, start), FN .. ':run')
   self._generation = self._generation + 1
   self._epoch, self._pos = epoch, start
-  local gen, cells, ptr, B = self._generation, self._cells, self._ptr, self.batchSize
+  local gen, cells, ptr, B = self._generation, self._cells, self._ptr, self._rows
   return function()
     if gen ~= self._generation then
       error(FN .. ':run: this loader was restarted by another run(); this iteration is over', 2)
