@@ -5,7 +5,7 @@ independent PyTorch implementation of the same recipe), K seeds per framework an
   python3 study/compare.py --data DIR --out study/runs --seeds 3 --nEpochs 4 --maxIters 50 \
       --jobs 2 [--modes sd,constant] [--depth 20] [--fathomArgs '-backend cuda'] [--report-only]
 
-Runs (one thread each, under nice -n 10; a run whose summary.json exists is kept):
+Runs (one thread each, under nice -n 10 or --nice N; a run whose summary.json exists is kept):
   luajit recipes/cifar10_sd.lua -depth D -nEpochs E -maxIters M -pL P -manualSeed S
       -computeThreads 1 -nThreads 1 -plot false -data DIR -save OUT/fathom_<mode>_s<S>
   python3 study/sd_torch.py --data DIR --depth D --nEpochs E --maxIters M --pL P --seed S
@@ -40,6 +40,7 @@ def parse():
     p.add_argument('--nEpochs', type=int, default=4)
     p.add_argument('--maxIters', type=int, default=0)
     p.add_argument('--jobs', type=int, default=2)
+    p.add_argument('--nice', type=int, default=10, help='niceness of every run')
     p.add_argument('--fathomArgs', default='', help="more options for Fathom's recipe, e.g. '-backend cuda'")
     p.add_argument('--report-only', action='store_true')
     return p.parse_args()
@@ -65,7 +66,7 @@ def commands(opt):
     return runs
 
 
-def run_all(runs, jobs):
+def run_all(runs, jobs, nice):
     todo = [r for r in runs if not os.path.exists(os.path.join(r[3], 'summary.json'))]
     active = []
     while todo or active:
@@ -76,7 +77,7 @@ def run_all(runs, jobs):
             os.makedirs(os.path.dirname(d), exist_ok=True)
             out = open(d + '.out', 'w')
             env = dict(os.environ, OMP_NUM_THREADS='1')
-            active.append((subprocess.Popen(['nice', '-n', '10'] + cmd, stdout=out,
+            active.append((subprocess.Popen(['nice', '-n', str(nice)] + cmd, stdout=out,
                                             stderr=subprocess.STDOUT, cwd=ROOT, env=env), d, out))
             print('started', os.path.basename(d), flush=True)
         time.sleep(2)
@@ -194,7 +195,7 @@ def main():
     opt = parse()
     runs = commands(opt)
     if not opt.report_only:
-        run_all(runs, opt.jobs)
+        run_all(runs, opt.jobs, opt.nice)
     report(opt, runs)
 
 

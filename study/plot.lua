@@ -24,6 +24,6 @@ for _, s in ipairs(doc.series or {}) do
   end
 end
 if #series == 0 then io.stderr:write('error: ', input, ' has no series to draw\n') os.exit(1) end
-plot.lines { path = out, title = doc.title, xlabel = 'epoch', ylabel = 'validation error (%)',
-             series = series, xinteger = true }
+plot.lines { path = out, title = doc.title, xlabel = doc.xlabel or 'epoch', ylabel = doc.ylabel or 'validation error (%)',
+             series = series, xinteger = doc.xlabel == nil }
 print('wrote ' .. out)
