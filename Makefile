@@ -255,9 +255,11 @@ fuzz: fuzz-build fuzz-corpus
 
 SANITIZE_BUILD := build/asan
 SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(ARCH)
-# LuaJIT is not instrumented: the ASan runtime is preloaded into it. Leak checking is off
-# (LuaJIT's own allocator and exit look like leaks; spec/leak_spec.lua counts ours).
-SANITIZE_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+# LuaJIT is not instrumented: the ASan and UBSan runtimes are preloaded into it (the
+# library is linked without them; without libubsan a UBSan report would end the process
+# with "undefined symbol: __ubsan_handle_..." instead). Leak checking is off (LuaJIT's own
+# allocator and exit look like leaks; spec/leak_spec.lua counts ours).
+SANITIZE_ENV = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Tools the specs start that hang with the ASan runtime preloaded (curl) run without it.
