@@ -357,6 +357,20 @@ describe('size and geometry arithmetic', function()
     end
   end)
 
+  it('a residual block with a huge stride runs (the strided direct conv took 2^62 phases)', function()
+    local rc, out = child([[
+      local nn = require 'fathom.nn'
+      for _, sc in ipairs({ 'B', 'subsample' }) do
+        local m = nn.ResidualDrop(2, 4, 0x7fffffff, { shortcut = sc })
+        local x = fathom.FloatTensor(2, 2, 8, 8):fill(1)
+        local y = m:forward(x)
+        local gi = m:backward(x, y:clone():fill(1))
+        print(sc, y:size(3), y:size(4), gi:size(3))
+      end]])
+    assert.are.equal(0, rc, out)
+    assert.is_truthy(out:find('B\t1\t1\t8') and out:find('subsample\t1\t1\t8'), out)
+  end)
+
   it('ft_maxpool2d_forward checks pad <= kernel/2 without computing 2 * pad in int', function()
     local x, y, i = fathom.FloatTensor(1, 1, 4, 4), fathom.FloatTensor(1, 1, 1, 1), fathom.LongTensor(1, 1, 1, 1)
     refused(C.ft_maxpool2d_forward(x.p, y.p, i.p, 0x7fffffff, 0x7fffffff, 1, 1, 0x7fffffff, 0x7fffffff),

@@ -163,9 +163,11 @@ int ft_conv2d_check_limits(const char *fn, const ft_tensor *w, int64_t N, int64_
 static int direct_same_width(const conv_geom *g) {
   return ft_conv_direct_available() && g->sh == 1 && g->sw == 1 && g->Wo == g->W;
 }
+/* sh*sw phase planes: only small strides (a stride past the kernel's has phases no tap
+ * reads; the callers that bypass check_conv, the residual blocks, pass any stride). */
 static int direct_strided(const conv_geom *g) {
-  return ft_conv_direct_available() && (g->sh > 1 || g->sw > 1) && g->sw * g->Wo >= g->W &&
-         g->sh * g->Ho >= g->H;
+  return ft_conv_direct_available() && (g->sh > 1 || g->sw > 1) && g->sh <= 8 && g->sw <= 8 &&
+         g->sw * g->Wo >= g->W && g->sh * g->Ho >= g->H;
 }
 /* ---- end of the implementation choice ------------------------------------------- */
 
