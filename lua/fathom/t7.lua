@@ -179,7 +179,16 @@ function Reader:tensor(e, classname)
     numel = numel * sizes[i]
   end
   if bad(offset) then fail(self, ('a %s with offset %s (corrupt file?)'):format(classname, tostring(offset + 1))) end
-  if numel == 0 then return T.new(e.key, unpack(sizes)) end
+  if numel == 0 then -- no storage read; the sizes must still make a tensor
+    local ok, t = pcall(T.new, e.key, unpack(sizes))
+    if not ok then
+      local dims = {}
+      for i = 1, ndim do dims[i] = ('%d'):format(sizes[i]) end
+      fail(self, ('an empty %s of size %s (%s)'):format(classname, table.concat(dims, 'x'),
+        (tostring(t):gsub('^[^:]*:%d+: ', ''))))
+    end
+    return t
+  end
   if not T.isTensor(storage) then fail(self, 'a ' .. classname .. ' without its storage (corrupt file?)') end
   local sz, sd = ffi.new('int64_t[8]'), ffi.new('int64_t[8]')
   for i = 1, ndim do sz[i - 1], sd[i - 1] = sizes[i], strides[i] end
