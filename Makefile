@@ -222,6 +222,10 @@ FUZZ_ALL_LUA_TARGETS := safetensors checkpoint t7
 FUZZ_TARGETS ?= $(FUZZ_ALL_C_TARGETS) $(FUZZ_ALL_LUA_TARGETS)
 FUZZ_C_TARGETS := $(filter $(FUZZ_ALL_C_TARGETS),$(FUZZ_TARGETS))
 FUZZ_LUA_TARGETS := $(filter $(FUZZ_ALL_LUA_TARGETS),$(FUZZ_TARGETS))
+FUZZ_UNKNOWN := $(filter-out $(FUZZ_ALL_C_TARGETS) $(FUZZ_ALL_LUA_TARGETS),$(FUZZ_TARGETS))
+ifneq ($(FUZZ_UNKNOWN),)
+$(error FUZZ_TARGETS: unknown target(s) $(FUZZ_UNKNOWN) (known: $(FUZZ_ALL_C_TARGETS) $(FUZZ_ALL_LUA_TARGETS)))
+endif
 
 $(FUZZ_DIR)/fuzz-cifar: fuzz/cifar.c
 $(FUZZ_DIR)/fuzz-mat: fuzz/mat.c
