@@ -202,8 +202,9 @@ clean:
 	rm -rf $(BUILD) bindings/cdef.lua
 
 # ---- robustness: fuzzers and sanitizers (see RELIABILITY.md) -------------------------
-#   make fuzz [FUZZ_SECONDS=N]   build the libFuzzer harnesses (clang) in build/fuzz, write
-#                                the seed corpora, run each fuzzer N seconds (default 10);
+#   make fuzz [FUZZ_SECONDS=N] [FUZZ_TARGETS="cifar t7"]   build the libFuzzer harnesses
+#                                (clang) in build/fuzz, write the seed corpora, run each
+#                                fuzzer (or those named) N seconds (default 10);
 #                                crashes land in build/fuzz/findings/<target>/
 #   make sanitize [SANITIZE_SPECS="spec/x_spec.lua ..."]   the suite (or those specs)
 #                                against an ASan+UBSan build of the library (build/asan)
@@ -215,8 +216,16 @@ FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 # the parsers and what they stand on: no OpenMP, no CUDA, no loader threads
 FUZZ_LIB_SRCS := $(wildcard core/tensor/*.c) core/data/cifar.c core/data/mat.c core/data/image.c \
   core/data/png.c core/data/limits.c core/cuda/stubs.c
-FUZZ_C_TARGETS := cifar mat png jpeg
-FUZZ_LUA_TARGETS := safetensors checkpoint
+FUZZ_ALL_C_TARGETS := cifar mat png jpeg
+FUZZ_ALL_LUA_TARGETS := safetensors checkpoint t7
+# FUZZ_TARGETS="png t7" runs only those (default: all of them)
+FUZZ_TARGETS ?= $(FUZZ_ALL_C_TARGETS) $(FUZZ_ALL_LUA_TARGETS)
+FUZZ_C_TARGETS := $(filter $(FUZZ_ALL_C_TARGETS),$(FUZZ_TARGETS))
+FUZZ_LUA_TARGETS := $(filter $(FUZZ_ALL_LUA_TARGETS),$(FUZZ_TARGETS))
+FUZZ_UNKNOWN := $(filter-out $(FUZZ_ALL_C_TARGETS) $(FUZZ_ALL_LUA_TARGETS),$(FUZZ_TARGETS))
+ifneq ($(FUZZ_UNKNOWN),)
+$(error FUZZ_TARGETS: unknown target(s) $(FUZZ_UNKNOWN) (known: $(FUZZ_ALL_C_TARGETS) $(FUZZ_ALL_LUA_TARGETS)))
+endif
 
 $(FUZZ_DIR)/fuzz-cifar: fuzz/cifar.c
 $(FUZZ_DIR)/fuzz-mat: fuzz/mat.c
@@ -250,9 +259,11 @@ fuzz: fuzz-build fuzz-corpus
 
 SANITIZE_BUILD := build/asan
 SANITIZE_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined $(ARCH)
-# LuaJIT is not instrumented: the ASan runtime is preloaded into it. Leak checking is off
-# (LuaJIT's own allocator and exit look like leaks; spec/leak_spec.lua counts ours).
-SANITIZE_ENV = LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+# LuaJIT is not instrumented: the ASan and UBSan runtimes are preloaded into it (the
+# library is linked without them; without libubsan a UBSan report would end the process
+# with "undefined symbol: __ubsan_handle_..." instead). Leak checking is off (LuaJIT's own
+# allocator and exit look like leaks; spec/leak_spec.lua counts ours).
+SANITIZE_ENV = LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Tools the specs start that hang with the ASan runtime preloaded (curl) run without it.

@@ -1,8 +1,9 @@
 -- fuzz/lua_fuzz.lua -- a mutation fuzzer, in LuaJIT, for the parsers written in Lua that
--- libFuzzer cannot reach: the safetensors reader (fathom.safetensors) and the checkpoint
--- JSON (fathom.json, then the checkpoint's own checks and restore into a small model).
+-- libFuzzer cannot reach: the safetensors reader (fathom.safetensors), the checkpoint
+-- JSON (fathom.json, then the checkpoint's own checks and restore into a small model) and
+-- the Torch7 .t7 reader (fathom.t7, binary and ascii).
 --   luajit fuzz/lua_fuzz.lua TARGET CORPUS_DIR SECONDS [FINDINGS_DIR]
--- TARGET is safetensors or checkpoint. Inputs are seeds from CORPUS_DIR mutated (bit
+-- TARGET is safetensors, checkpoint or t7. Inputs are seeds from CORPUS_DIR mutated (bit
 -- flips, interesting bytes and numbers, insertions, deletions, copies, splices); an input
 -- that covers a new line of the target modules (a debug hook) joins the working corpus.
 -- A clean outcome is success or an error raised on purpose (error(msg, 0): no Lua file
@@ -15,10 +16,12 @@ local st = require 'fathom.safetensors'
 local json = require 'fathom.json'
 local ck = require 'fathom.checkpoint'
 local nn = require 'fathom.nn'
+local t7 = require 'fathom.t7'
 
 local target, corpus_dir, seconds, findings = arg[1], arg[2], tonumber(arg[3] or '10'), arg[4]
-if (target ~= 'safetensors' and target ~= 'checkpoint') or not corpus_dir then
-  io.stderr:write('usage: luajit fuzz/lua_fuzz.lua safetensors|checkpoint CORPUS_DIR SECONDS [FINDINGS_DIR]\n')
+local TARGETS = { safetensors = true, checkpoint = true, t7 = true }
+if not TARGETS[target] or not corpus_dir then
+  io.stderr:write('usage: luajit fuzz/lua_fuzz.lua safetensors|checkpoint|t7 CORPUS_DIR SECONDS [FINDINGS_DIR]\n')
   os.exit(2)
 end
 
@@ -62,6 +65,17 @@ if target == 'safetensors' then
     local tensors = st.read(path)
     for _, t in pairs(tensors) do if fathom.isTensor(t) then t:sum() end end
   end
+elseif target == 't7' then
+  -- every tensor of what was loaded is summed (its view of the storage is read)
+  local function walk(v, seen)
+    if fathom.isTensor(v) then v:sum() return end
+    if type(v) ~= 'table' or seen[v] then return end
+    seen[v] = true
+    for k, x in pairs(v) do walk(k, seen) walk(x, seen) end
+  end
+  run = function(input)
+    walk(t7.deserialize(input), {}) -- the format guessed from the first bytes, as torch.load does
+  end
 else
   local path = work .. '/latest.json'
   run = function(input)
@@ -76,7 +90,7 @@ end
 -- line coverage of the modules under test
 local covered, ncovered, fresh = {}, 0, false
 local watched = { ['fathom/safetensors.lua'] = true, ['fathom/json.lua'] = true,
-                  ['fathom/checkpoint.lua'] = true }
+                  ['fathom/checkpoint.lua'] = true, ['fathom/t7.lua'] = true }
 local function hook(_, line)
   local src = debug.getinfo(2, 'S').source
   local short = src:match('(fathom/[%w_]+%.lua)$')

@@ -9,6 +9,7 @@ local files = require 'datafiles'
 local st = require 'fathom.safetensors'
 local ck = require 'fathom.checkpoint'
 local nn = require 'fathom.nn'
+local t7 = require 'fathom.t7'
 local C = fathom.C
 
 local out = assert(arg[1], 'usage: luajit fuzz/make_corpus.lua OUTDIR')
@@ -86,4 +87,23 @@ ck.save(run, { model = model, optimState = { dfdx = fathom.FloatTensor(23):fill(
                                                   log = { { epoch = 1, trainLoss = 2.3 } } } })
 files.write(d .. '/latest.json', files.read(run .. '/latest.json'))
 files.rmtree(run)
+-- Torch7 .t7: the hand-built fixture, and Fathom's writer in both formats: every element
+-- type, a transposed view, a tensor shared twice, nested tables, and a small model whose
+-- modules go through the reader's fix-ups (View, SpatialConvolution, batch normalization)
+d = dir('t7')
+files.write(d .. '/fixture.t7', files.read('spec/fixtures/table_tensor.t7'))
+local shared = fathom.FloatTensor(2, 3):fill(0.25)
+local values = {
+  tensors = { fathom.DoubleTensor(3):fill(-1), fathom.LongTensor(2, 2):fill(7),
+              fathom.ByteTensor(4):fill(200), shared, shared:t(), fathom.FloatTensor() },
+  scalars = { 1.5, -0, true, false, 'text', { nested = { 1, 2, 3 } } },
+}
+local net = nn.Sequential():add(nn.SpatialConvolution(1, 2, 3, 3, 1, 1, 1, 1))
+  :add(nn.SpatialBatchNormalization(2)):add(nn.ReLU()):add(nn.View(2 * 4 * 4))
+  :add(nn.Linear(2 * 4 * 4, 3)):add(nn.BatchNormalization(3))
+for _, format in ipairs({ 'binary', 'ascii' }) do
+  files.write(('%s/values_%s.t7'):format(d, format), t7.serialize(values, format))
+  files.write(('%s/model_%s.t7'):format(d, format), t7.serialize(net, format))
+end
+
 print('fuzz corpora in ' .. out)

@@ -10,6 +10,7 @@ local files = require 'datafiles'
 local st = require 'fathom.safetensors'
 local json = require 'fathom.json'
 local ck = require 'fathom.checkpoint'
+local t7 = require 'fathom.t7'
 local C = fathom.C
 
 local ROOT = 'spec/fuzz_regressions'
@@ -66,6 +67,9 @@ local PARSERS = {
     local ok, err = pcall(ck.load, dir)
     files.rmtree(dir)
     return ok, err
+  end,
+  t7 = function(path)
+    return pcall(t7.load, path)
   end,
 }
 

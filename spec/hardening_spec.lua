@@ -292,3 +292,88 @@ describe('ft_data_image_sample', function()
     assert.is_truthy(last_error():find('transform scale must be <= 32768', 1, true), last_error())
   end)
 end)
+
+---------------------------------------------------------------- size and geometry arithmetic
+-- Sizes, strides and geometry a caller passes through fathom.C, whose products or sums
+-- overflowed before they were checked (found by the audit of RELIABILITY.md).
+describe('size and geometry arithmetic', function()
+  local BIG = ffi.new('int64_t', 0x4000000000000000LL) -- 2^62
+  local function sizes(t) return ffi.new('int64_t[?]', #t, t) end
+  local function refused(st, parts)
+    assert.are_not.equal(0, st, 'the call should have failed')
+    for _, p in ipairs(parts) do
+      assert.is_truthy(last_error():find(p, 1, true), ('%q should mention %q'):format(last_error(), p))
+    end
+  end
+
+  it('bounds the non-zero sizes of an empty tensor (its contiguous strides overflowed)', function()
+    local out = ffi.new('ft_tensor*[1]')
+    refused(C.ft_tensor_new(out, C.FT_FLOAT32, C.FT_CPU, 3, sizes { 0, BIG, BIG }),
+            { 'ft_tensor_new', 'size too large' })
+    local t = fathom.FloatTensor(0)
+    refused(C.ft_tensor_view(out, t.p, 3, sizes { 0, BIG, BIG }), { 'ft_tensor_view', 'size too large' })
+    -- an empty tensor with ordinary sizes is still made
+    assert.are.equal(0, C.ft_tensor_new(out, C.FT_FLOAT32, C.FT_CPU, 3, sizes { 0, 1000, 1000 }), last_error())
+    C.ft_tensor_free(out[0])
+  end)
+
+  it('ft_tensor_as_strided keeps an empty view within its storage (offset 2^62 before)', function()
+    local t = fathom.FloatTensor(4)
+    local out = ffi.new('ft_tensor*[1]')
+    refused(C.ft_tensor_as_strided(out, t.p, 2, sizes { 0, 3 }, sizes { 1, 1 }, BIG),
+            { 'ft_tensor_as_strided', 'view reaches element' })
+    -- a stride of 2^62 along a non-empty dimension of an empty view: select stepped there
+    refused(C.ft_tensor_as_strided(out, t.p, 2, sizes { 2, 0 }, sizes { BIG, 1 }, 0),
+            { 'ft_tensor_as_strided', 'view reaches element' })
+    -- an empty view just past the end, and an empty slice at the end, are still views
+    assert.are.equal(0, C.ft_tensor_as_strided(out, t.p, 1, sizes { 0 }, sizes { 1 }, 4), last_error())
+    C.ft_tensor_free(out[0])
+    local m = fathom.FloatTensor(4, 3)
+    assert.are.equal(0, C.ft_tensor_narrow(out, m.p, 0, 4, 0), last_error())
+    assert.are.equal(0, C.ft_fill(out[0], 1))
+    C.ft_tensor_free(out[0])
+  end)
+
+  it('names dimension INT_MAX + 1 without an int overflow in the message', function()
+    local t = fathom.FloatTensor(2, 2)
+    local out = ffi.new('ft_tensor*[1]')
+    refused(C.ft_tensor_transpose(out, t.p, 0x7fffffff, 0), { 'dimension 2147483648 out of range' })
+    refused(C.ft_reduce_dim(fathom.FloatTensor(2).p, nil, t.p, 0x7fffffff, 0),
+            { 'dimension 2147483648 out of range' })
+  end)
+
+  it('ft_conv2d_* refuse a stride or padding beyond 32-bit geometry (stride INT_MAX segfaulted)', function()
+    for _, case in ipairs({ { 0x7fffffff, 1 }, { 1, 0x7fffffff } }) do
+      expect_clean_failure(([[
+        local x, w, y = fathom.FloatTensor(1, 1, 4, 4), fathom.FloatTensor(1, 1, 3, 3), fathom.FloatTensor(1, 1, 1, 1)
+        local s, p = %d, %d
+        for _, call in ipairs({ function() return C.ft_conv2d_forward(x.p, y.p, w.p, nil, s, s, p, p) end,
+                                function() return C.ft_conv2d_backward_input(y.p, x.p, w.p, s, s, p, p) end,
+                                function() return C.ft_conv2d_backward_weight(x.p, y.p, w.p, nil, s, s, p, p, 1) end }) do
+          if call() == 0 then print('accepted') os.exit(3) end
+          io.write('OK ', ffi.string(C.ft_last_error()), '\n')
+        end]]):format(case[1], case[2]), { 'ft_conv2d_forward', 'ft_conv2d_backward_input',
+        'ft_conv2d_backward_weight', 'beyond 32-bit geometry' })
+    end
+  end)
+
+  it('a residual block with a huge stride runs (the strided direct conv took 2^62 phases)', function()
+    local rc, out = child([[
+      local nn = require 'fathom.nn'
+      for _, sc in ipairs({ 'B', 'subsample' }) do
+        local m = nn.ResidualDrop(2, 4, 0x7fffffff, { shortcut = sc })
+        local x = fathom.FloatTensor(2, 2, 8, 8):fill(1)
+        local y = m:forward(x)
+        local gi = m:backward(x, y:clone():fill(1))
+        print(sc, y:size(3), y:size(4), gi:size(3))
+      end]])
+    assert.are.equal(0, rc, out)
+    assert.is_truthy(out:find('B\t1\t1\t8') and out:find('subsample\t1\t1\t8'), out)
+  end)
+
+  it('ft_maxpool2d_forward checks pad <= kernel/2 without computing 2 * pad in int', function()
+    local x, y, i = fathom.FloatTensor(1, 1, 4, 4), fathom.FloatTensor(1, 1, 1, 1), fathom.LongTensor(1, 1, 1, 1)
+    refused(C.ft_maxpool2d_forward(x.p, y.p, i.p, 0x7fffffff, 0x7fffffff, 1, 1, 0x7fffffff, 0x7fffffff),
+            { 'ft_maxpool2d_forward', 'padding must be in [0, kernel/2]' })
+  end)
+end)

@@ -138,6 +138,10 @@ static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const 
   if (w->size[1] != x->size[1])
     return ft_fail("%s: %s has %lld input planes but %s is %s (%s is [N, Ci, H, W])", fn, wn,
                    (long long)w->size[1], xn, ft_shape_str(x, bx, sizeof bx), xn);
+  /* The kernels index the padded plane and step by the stride in int. */
+  if (x->size[2] + 2 * (int64_t)ph + sh > INT_MAX || x->size[3] + 2 * (int64_t)pw + sw > INT_MAX)
+    return ft_fail("%s: %s (%s) with pad %d,%d and stride %d,%d is beyond 32-bit geometry", fn, xn,
+                   ft_shape_str(x, bx, sizeof bx), ph, pw, sh, sw);
   conv_geom_of(x, w, sh, sw, ph, pw, g);
   if (g->Ho < 1 || g->Wo < 1)
     return ft_fail("%s: kernel %lldx%lld is larger than the padded %s (%s, pad %d,%d)", fn,
@@ -155,8 +159,12 @@ static int check_conv(const char *fn, const char *xn, const ft_tensor *x, const 
 int ft_conv2d_check_limits(const char *fn, const ft_tensor *w, int64_t N, int64_t H, int64_t W,
                            int64_t Ho, int64_t Wo) {
   char bw[128];
-  const int64_t Co = w->size[0], Ci = w->size[1], K = Ci * w->size[2] * w->size[3], P = Ho * Wo;
-  if (N > INT_MAX || K * P > INT_MAX || Co * K > INT_MAX || Ci * H * W > INT_MAX || Co * P > INT_MAX)
+  const int64_t Co = w->size[0], Ci = w->size[1];
+  int64_t K, P, KP, CoK, CiHW, CoP; /* every product checked: the sizes are the caller's */
+  if (N > INT_MAX || ft_mul_ovf(Ci, w->size[2], &K) || ft_mul_ovf(K, w->size[3], &K) ||
+      ft_mul_ovf(Ho, Wo, &P) || ft_mul_ovf(K, P, &KP) || KP > INT_MAX ||
+      ft_mul_ovf(Co, K, &CoK) || CoK > INT_MAX || ft_mul_ovf(Ci, H, &CiHW) ||
+      ft_mul_ovf(CiHW, W, &CiHW) || CiHW > INT_MAX || ft_mul_ovf(Co, P, &CoP) || CoP > INT_MAX)
     return ft_fail("%s: one image is too large (%lld planes of %lldx%lld, weight %s)", fn,
                    (long long)Ci, (long long)H, (long long)W, ft_shape_str(w, bw, sizeof bw));
   return FT_OK;
@@ -169,9 +177,11 @@ int ft_conv2d_check_limits(const char *fn, const ft_tensor *w, int64_t N, int64_
 static int direct_same_width(const conv_geom *g) {
   return ft_conv_direct_available() && g->sh == 1 && g->sw == 1 && g->Wo == g->W;
 }
+/* sh*sw phase planes: only small strides (a stride past the kernel's has phases no tap
+ * reads; the callers that bypass check_conv, the residual blocks, pass any stride). */
 static int direct_strided(const conv_geom *g) {
-  return ft_conv_direct_available() && (g->sh > 1 || g->sw > 1) && g->sw * g->Wo >= g->W &&
-         g->sh * g->Ho >= g->H;
+  return ft_conv_direct_available() && (g->sh > 1 || g->sw > 1) && g->sh <= 8 && g->sw <= 8 &&
+         g->sw * g->Wo >= g->W && g->sh * g->Ho >= g->H;
 }
 
 /* 3x3 stride 1 pad 1 (ResNet's stage convolutions) may instead run Winograd F(2x2,3x3).

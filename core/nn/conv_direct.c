@@ -247,7 +247,7 @@ static void direct_run(const float *in, float *out, const float *wr, const float
 }
 
 /* Floor division and the matching remainder in [0, s). */
-static int fdiv(int a, int s) { return a >= 0 ? a / s : -((-a + s - 1) / s); }
+static int fdiv(int a, int s) { return a >= 0 ? a / s : (int)-((-(int64_t)a + s - 1) / s); }
 
 int ft_conv_direct_forward(const float *in, float *out, const float *weight, const float *bias,
                            int64_t N, int Ci, int Co, int Hin, int Hout, int W, int kH, int kW,

@@ -47,7 +47,7 @@ static int maxpool_check(const char *fn, const ft_tensor *in, const char *in_nam
     return ft_fail("%s: kernel and stride must be positive (got kernel %dx%d, stride %dx%d)",
                    fn, kH, kW, sH, sW);
   /* Torch7's rule: pad <= k/2, so every window overlaps the input. */
-  if (padH < 0 || padW < 0 || 2 * padH > kH || 2 * padW > kW)
+  if (padH < 0 || padW < 0 || padH > kH / 2 || padW > kW / 2) /* 2 * pad may overflow int */
     return ft_fail("%s: padding must be in [0, kernel/2] (got pad %dx%d, kernel %dx%d)", fn,
                    padH, padW, kH, kW);
   int64_t H = in->size[2], W = in->size[3];

@@ -142,7 +142,7 @@ int ft_cpu_channel_pad_backward(const ft_tensor *grad_output, ft_tensor *grad_in
 /* x: [P, H, W] planes, y: [P, Ho, Wo]. */
 static void FT_K(avgpool_forward)(const FT_REAL *x, FT_REAL *y, int64_t P, int64_t H, int64_t W,
                                   int64_t Ho, int64_t Wo, int kH, int kW, int sH, int sW) {
-  const double inv = 1.0 / (kH * kW);
+  const double inv = 1.0 / ((double)kH * kW); /* kH * kW may not fit an int */
 #pragma omp parallel for schedule(static) if (P * H * W > FT_NN_PAR_MIN)
   for (int64_t p = 0; p < P; p++) {
     const FT_REAL *xp = x + p * H * W;
@@ -163,7 +163,7 @@ static void FT_K(avgpool_forward)(const FT_REAL *x, FT_REAL *y, int64_t P, int64
 static void FT_K(avgpool_backward)(const FT_REAL *gy, FT_REAL *gx, int64_t P, int64_t H,
                                    int64_t W, int64_t Ho, int64_t Wo, int kH, int kW, int sH,
                                    int sW) {
-  const double inv = 1.0 / (kH * kW);
+  const double inv = 1.0 / ((double)kH * kW); /* kH * kW may not fit an int */
 #pragma omp parallel for schedule(static) if (P * H * W > FT_NN_PAR_MIN)
   for (int64_t p = 0; p < P; p++) {
     FT_REAL *gp = gx + p * H * W;

@@ -348,7 +348,7 @@ int ft_reduce_dim(ft_tensor *out, ft_tensor *indices, const ft_tensor *t, int di
   FT_TRY(ft_check_device(fn, "output", out, t->device));
   if (op < FT_RED_SUM || op > FT_RED_PROD) return ft_fail("%s: unknown op %d", fn, op);
   if (dim < 0 || dim >= t->ndim)
-    return ft_fail("%s: dimension %d out of range (input has %d)", fn, dim + 1, t->ndim);
+    return ft_fail("%s: dimension %lld out of range (input has %d)", fn, dim + 1LL, t->ndim);
   if (t->size[dim] == 0 && (op == FT_RED_MAX || op == FT_RED_MIN))
     return ft_fail("%s: max/min over an empty dimension", fn);
   int ok = out->ndim == t->ndim;

@@ -69,15 +69,17 @@ static int check_sizes(const char *fn, int ndim, const int64_t *size, int64_t *n
   if (ndim < 0 || ndim > FT_MAX_DIMS)
     return ft_fail("%s: %d dimensions requested (0 to %d allowed)", fn, ndim, FT_MAX_DIMS);
   if (ndim > 0 && !size) return ft_fail("%s: size is NULL", fn);
-  int64_t n = ndim ? 1 : 0;
+  /* The product of the non-zero sizes is bounded too (not only the element count), so
+   * the contiguous strides of a tensor with a zero size cannot overflow either. */
+  int64_t n = ndim ? 1 : 0, nonzero = 1;
   for (int d = 0; d < ndim; d++) {
     if (size[d] < 0) return ft_fail("%s: size %lld of dimension %d is negative", fn,
                                     (long long)size[d], d + 1);
-    if (size[d] && n > (INT64_C(1) << 40) / size[d])
+    if (size[d] && nonzero > (INT64_C(1) << 40) / size[d])
       return ft_fail("%s: %d-dimensional size too large", fn, ndim);
-    n *= size[d];
+    if (size[d]) nonzero *= size[d]; else n = 0;
   }
-  *numel = n;
+  *numel = n ? nonzero : 0;
   return FT_OK;
 }
 
@@ -146,7 +148,7 @@ static int check_dim(const char *fn, ft_tensor **out, const ft_tensor *t, int di
   *out = NULL;
   FT_TRY(ft_check_tensor(fn, "tensor", t));
   if (dim < 0 || dim >= t->ndim)
-    return ft_fail("%s: dimension %d out of range (tensor has %d dimensions)", fn, dim + 1,
+    return ft_fail("%s: dimension %lld out of range (tensor has %d dimensions)", fn, dim + 1LL,
                    t->ndim);
   return FT_OK;
 }
@@ -160,8 +162,13 @@ int ft_tensor_narrow(ft_tensor **out, const ft_tensor *t, int dim, int64_t start
     return ft_fail("%s: range [%lld, %lld) out of bounds for dimension %d of size %lld", fn,
                    (long long)start + 1, (long long)end + 1, dim + 1, (long long)t->size[dim]);
   }
+  /* start = size (an empty slice at the end) may step past what the view reaches */
+  int64_t offset;
+  if (ft_mul_ovf(start, t->stride[dim], &offset) || ft_add_ovf(t->offset, offset, &offset))
+    return ft_fail("%s: start %lld with stride %lld overflows 64 bits", fn, (long long)start + 1,
+                   (long long)t->stride[dim]);
   FT_TRY(ft_tensor_alias(out, t));
-  (*out)->offset += start * t->stride[dim];
+  (*out)->offset = offset;
   (*out)->size[dim] = len;
   return FT_OK;
 }
@@ -234,7 +241,9 @@ int ft_tensor_as_strided(ft_tensor **out, const ft_tensor *t, int ndim, const in
                      (long long)offset, (long long)stride[d], d + 1);
   }
   int64_t capacity = t->storage->nbytes / ft_dtype_size(t->dtype);
-  if (n > 0 && last >= capacity)
+  /* An empty view may end just past the storage, no further: its data pointer is still
+   * computed, and narrow / select step along its non-empty dimensions. */
+  if (n > 0 ? last >= capacity : last > capacity)
     return ft_fail("%s: view reaches element %lld of a storage of %lld", fn,
                    (long long)last + 1, (long long)capacity);
   FT_TRY(ft_tensor_alias(out, t));

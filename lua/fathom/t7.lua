@@ -80,9 +80,19 @@ function Reader:endgroup()
   if self.data:byte(self.pos + 1) == 10 then self.pos = self.pos + 1 end
 end
 
+-- Ascii integers must be whole numbers of their type's range (no nan, inf or 1.5).
+local INT_MAX = { int32_t = 2 ^ 31, int64_t = 2 ^ 63 }
+function Reader:integer(v, ctype)
+  local max = INT_MAX[ctype]
+  if max and not (v == math.floor(v) and v >= -max and v < max) then
+    fail(self, ('expected an integer at offset %d, found %s (corrupt file?)'):format(self.pos, tostring(v)))
+  end
+  return v
+end
+
 function Reader:scalar(ctype, size)
   if self.ascii then
-    local v = self:token(); self:endgroup(); return v
+    local v = self:integer(self:token(), ctype); self:endgroup(); return v
   end
   self:need(size)
   local v = ffi.cast(ctype .. '*', self.base + self.pos)[0]
@@ -104,7 +114,7 @@ end
 function Reader:longs(n)
   local r = {}
   if self.ascii then
-    for i = 1, n do r[i] = self:token() end
+    for i = 1, n do r[i] = self:integer(self:token(), 'int64_t') end
     if n > 0 then self:endgroup() end
   else
     for i = 1, n do r[i] = self:long() end
@@ -158,12 +168,27 @@ function Reader:tensor(e, classname)
   local offset = self:long() - 1
   local storage = self:object()
   if ndim == 0 then return T.new(e.key) end
+  -- below 2^53 every value is exact as a Lua number and as an int64 again
+  local function bad(v) return v < 0 or v >= 2 ^ 53 end
   local numel = 1
   for i = 1, ndim do
-    if sizes[i] < 0 or strides[i] < 0 then fail(self, 'a tensor with a negative size or stride (corrupt file?)') end
+    if bad(sizes[i]) or bad(strides[i]) then
+      fail(self, ('a %s with size %s and stride %s in dimension %d (corrupt file?)')
+        :format(classname, tostring(sizes[i]), tostring(strides[i]), i))
+    end
     numel = numel * sizes[i]
   end
-  if numel == 0 then return T.new(e.key, unpack(sizes)) end
+  if bad(offset) then fail(self, ('a %s with offset %s (corrupt file?)'):format(classname, tostring(offset + 1))) end
+  if numel == 0 then -- no storage read; the sizes must still make a tensor
+    local ok, t = pcall(T.new, e.key, unpack(sizes))
+    if not ok then
+      local dims = {}
+      for i = 1, ndim do dims[i] = ('%d'):format(sizes[i]) end
+      fail(self, ('an empty %s of size %s (%s)'):format(classname, table.concat(dims, 'x'),
+        (tostring(t):gsub('^[^:]*:%d+: ', ''))))
+    end
+    return t
+  end
   if not T.isTensor(storage) then fail(self, 'a ' .. classname .. ' without its storage (corrupt file?)') end
   local sz, sd = ffi.new('int64_t[8]'), ffi.new('int64_t[8]')
   for i = 1, ndim do sz[i - 1], sd[i - 1] = sizes[i], strides[i] end
