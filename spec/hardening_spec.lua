@@ -371,6 +371,43 @@ describe('size and geometry arithmetic', function()
     assert.is_truthy(out:find('B\t1\t1\t8') and out:find('subsample\t1\t1\t8'), out)
   end)
 
+  it('a pooling shortcut whose window is larger than the input is refused (it read past the input)', function()
+    expect_clean_failure([[
+      local nn = require 'fathom.nn'
+      local m = nn.ResidualDrop(2, 4, 16, { shortcut = 'A' })
+      local ok, err = pcall(m.forward, m, fathom.FloatTensor(2, 2, 8, 8):fill(1))
+      if not ok then print('OK ' .. tostring(err)) end]],
+      { 'ft_resblock_forward', '16x16 pooling window is larger than input 2x2x8x8' })
+  end)
+
+  it('ft_data_gather refuses a shift past the image (y + dy overflowed)', function()
+    local images, labels = fathom.ByteTensor(1, 3, 4, 4):zero(), fathom.LongTensor(1):zero()
+    local mean, std = fathom.FloatTensor(3, 4, 4):zero(), fathom.FloatTensor(3, 4, 4):fill(1)
+    local rows, out = fathom.LongTensor(1):zero(), fathom.FloatTensor(1, 3, 4, 4)
+    for _, shift in ipairs({ { INT64_MAX, 0 }, { 0, -INT64_MAX }, { 5, 0 } }) do
+      local params = fathom.LongTensor(1, 3):zero()
+      ffi.cast('int64_t *', params:data())[0] = shift[1]
+      ffi.cast('int64_t *', params:data())[1] = shift[2]
+      refused(C.ft_data_gather(images.p, labels.p, rows.p, params.p, mean.p, std.p, out.p, nil),
+              { 'ft_data_gather', 'shift', 'must be within the image' })
+    end
+    local params = fathom.LongTensor(1, 3):zero()
+    ffi.cast('int64_t *', params:data())[0] = 4   -- a whole-image shift is fine: all zeros
+    assert.are.equal(0, C.ft_data_gather(images.p, labels.p, rows.p, params.p, mean.p, std.p, out.p, nil))
+    assert.are.equal(0, out:abs():sum())
+  end)
+
+  it('ft_loader_new refuses batch_size INT64_MAX (the batch count overflowed)', function()
+    local images, labels = fathom.ByteTensor(2, 3, 4, 4):zero(), fathom.LongTensor(2):zero()
+    local mean, std = fathom.FloatTensor(3, 4, 4):zero(), fathom.FloatTensor(3, 4, 4):fill(1)
+    local index = fathom.LongTensor(2):zero()
+    local cfg = ffi.new('ft_loader_config')
+    cfg.images, cfg.labels, cfg.index, cfg.mean, cfg.std = images.p, labels.p, index.p, mean.p, std.p
+    cfg.batch_size, cfg.prefetch = INT64_MAX, 1
+    local l = ffi.new('ft_loader*[1]')
+    refused(C.ft_loader_new(l, cfg), { 'ft_loader_new', 'batch_size must be 1..2^40' })
+  end)
+
   it('ft_maxpool2d_forward checks pad <= kernel/2 without computing 2 * pad in int', function()
     local x, y, i = fathom.FloatTensor(1, 1, 4, 4), fathom.FloatTensor(1, 1, 1, 1), fathom.LongTensor(1, 1, 1, 1)
     refused(C.ft_maxpool2d_forward(x.p, y.p, i.p, 0x7fffffff, 0x7fffffff, 1, 1, 0x7fffffff, 0x7fffffff),

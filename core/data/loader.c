@@ -109,10 +109,16 @@ int ft_data_gather(const ft_tensor *images, const ft_tensor *labels, const ft_te
       return ft_fail("%s: params must be %lldx3 (got %s)", fn, (long long)B,
                      ft_shape_str(params, b2, sizeof b2));
     pr = ft_data(params);
-    for (int64_t b = 0; b < B; b++)
+    for (int64_t b = 0; b < B; b++) {
       if (pr[3 * b + 2] != 0 && pr[3 * b + 2] != 1)
         return ft_fail("%s: params[%lld] flip must be 0 or 1, got %lld", fn, (long long)b,
                        (long long)pr[3 * b + 2]);
+      /* a shift past the image only blanks it; bounding it keeps y + dy from overflowing */
+      if (pr[3 * b] < -H || pr[3 * b] > H || pr[3 * b + 1] < -W || pr[3 * b + 1] > W)
+        return ft_fail("%s: params[%lld] shift (%lld, %lld) must be within the image (|dy| <= %lld, "
+                       "|dx| <= %lld)", fn, (long long)b, (long long)pr[3 * b],
+                       (long long)pr[3 * b + 1], (long long)H, (long long)W);
+    }
   }
   int64_t *tg = NULL;
   if (targets) {
@@ -289,7 +295,8 @@ void ft_loader_free(ft_loader *l) {
 
 static int check_config(const char *fn, const ft_loader_config *cfg) {
   if (!cfg) return ft_fail("%s: config is NULL", fn);
-  if (cfg->batch_size < 1) return ft_fail("%s: batch_size must be >= 1, got %lld", fn, (long long)cfg->batch_size);
+  if (cfg->batch_size < 1 || cfg->batch_size > ((int64_t)1 << 40))
+    return ft_fail("%s: batch_size must be 1..2^40, got %lld", fn, (long long)cfg->batch_size);
   if (cfg->nthreads < 0 || cfg->nthreads > MAX_THREADS)
     return ft_fail("%s: nthreads must be 0..%d, got %d", fn, MAX_THREADS, cfg->nthreads);
   if (cfg->prefetch < 1 || cfg->prefetch > 256) return ft_fail("%s: prefetch must be 1..256, got %d", fn, cfg->prefetch);

@@ -262,6 +262,10 @@ static int check_block(const char *fn, const ft_resblock *b, const ft_tensor *in
       return ft_fail("%s: a pooling shortcut zero-pads channels, so needs Co >= Ci (got %lld -> "
                      "%lld)", fn, (long long)Ci, (long long)Co);
     int k = b->shortcut == FT_SHORTCUT_AVG ? b->stride : 1;
+    /* (H - k) / stride truncates toward zero: a window larger than the input would pass */
+    if (H < k || W < k)
+      return ft_fail("%s: the shortcut's %dx%d pooling window is larger than input %s", fn, k, k,
+                     ft_shape_str(input, bi, sizeof bi));
     int64_t ph = (H - k) / b->stride + 1, pw = (W - k) / b->stride + 1;
     if (ph != Ho || pw != Wo)
       return ft_fail("%s: the shortcut's %dx%d/%d pooling of input %s gives %lldx%lld but the "
