@@ -13,36 +13,23 @@ local fathom = require 'fathom'
 local dist = require 'fathom.distributed'
 local json = require 'fathom.json'
 local files = require 'datafiles'
-local now = require('fathom.progress').now
 
-local MPIRUN = os.execute('command -v mpirun >/dev/null 2>&1')
-MPIRUN = MPIRUN == 0 or MPIRUN == true
-local MPI = dist.available() and MPIRUN
+local mpijob = require 'mpijob'
 local DATA = os.getenv('FATHOM_DATA')
-local WHY = not dist.available() and 'this build of Fathom has no MPI (bin/setup installs it; then make)'
-            or not MPIRUN and 'mpirun not found (apt-get install openmpi-bin)' or nil
+local WHY = mpijob.why
 
-local MPI_CMD = 'OMP_NUM_THREADS=1 timeout 180 mpirun --oversubscribe --allow-run-as-root --bind-to none'
 local RECIPE = 'luajit recipes/cifar10_sd.lua'
 -- ResNet-8 on 2000 training images, batches of 64 (split 32 + 32), 3 evaluation batches
 local BASE = '-depth 8 -batchSize 64 -trainSubset 2000 -maxEvalIters 3 -nThreads 1 -computeThreads 1 ' ..
              '-plot false -manualSeed 5 -logIters 1'
 
--- A shell command line; returns everything printed, the exit status and the seconds taken.
-local function sh(cmd)
-  local t0 = now()
-  local p = io.popen(cmd .. ' 2>&1; echo "status $?"')
-  local out = p:read('*a')
-  p:close()
-  return out, tonumber(out:match('status (%d+)%s*$')), now() - t0
-end
+local sh = mpijob.sh
+local MPI_CMD = mpijob.MPIRUN:format(180)
 local function job(np, args, env)
   return sh(('%s %s -np %d %s %s -distributed mpi'):format(env or '', MPI_CMD, np, RECIPE, args))
 end
 
-local function mpi_it(name, fn)
-  if WHY then pending(WHY .. ': skipped: ' .. name) else it(name, fn) end
-end
+local mpi_it = mpijob.it
 local function data_it(name, fn)
   if WHY then pending(WHY .. ': skipped: ' .. name)
   elseif not DATA then pending('needs CIFAR-10: FATHOM_DATA=/path/to/data make test runs it: ' .. name)

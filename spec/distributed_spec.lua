@@ -8,34 +8,16 @@ local fathom = require 'fathom'
 local dist = require 'fathom.distributed'
 local check = require 'check'
 local C = fathom.C
-local now = require('fathom.progress').now -- monotonic seconds
 
-local MPIRUN = os.execute('command -v mpirun >/dev/null 2>&1') == 0 or os.execute('command -v mpirun >/dev/null 2>&1') == true
-local MPI = dist.available() and MPIRUN
-local WHY = not dist.available() and 'this build of Fathom has no MPI (bin/setup installs it; then make)'
-            or 'mpirun not found (apt-get install openmpi-bin)'
+local mpijob = require 'mpijob'
+local MPI, WHY = not mpijob.why, mpijob.why
 
 -- Run MODE on np ranks; returns everything printed, the exit status and the seconds taken.
 local function launch(mode, np, env)
-  local cmd = ('%s OMP_NUM_THREADS=1 timeout 120 mpirun --oversubscribe --allow-run-as-root ' ..
-               '--bind-to none -np %d luajit spec/helpers/dist_child.lua %s 2>&1; echo "status $?"')
-              :format(env or '', np or 2, mode)
-  local t0 = now()
-  local p = io.popen(cmd)
-  local out = p:read('*a')
-  p:close()
-  local status = tonumber(out:match('status (%d+)%s*$'))
-  return out, status, now() - t0
+  return mpijob.run(np or 2, 'luajit spec/helpers/dist_child.lua ' .. mode, env)
 end
-
-local function mpi_it(name, fn)
-  if MPI then it(name, fn) else pending(WHY .. ': skipped: ' .. name) end
-end
-
-local function both_ok(mode, out, status)
-  assert.are.equal(0, status, out)
-  for r = 0, 1 do assert.is_truthy(out:find(('OK %s rank %d'):format(mode, r), 1, true), out) end
-end
+local mpi_it = mpijob.it
+local function both_ok(mode, out, status) mpijob.all_ok(mode, out, status, 2) end
 
 describe('distributed: shards of a global batch', function()
   it('cover 1..B once, contiguous, in rank order, with the remainder on the first ranks', function()

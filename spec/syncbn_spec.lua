@@ -11,31 +11,17 @@ local nn = fathom.nn
 local check = require 'check'
 local C = fathom.C
 
-local MPIRUN = os.execute('command -v mpirun >/dev/null 2>&1') == 0 or os.execute('command -v mpirun >/dev/null 2>&1') == true
-local MPI = dist.available() and MPIRUN
-local WHY = not dist.available() and 'this build of Fathom has no MPI (bin/setup installs it; then make)'
-            or 'mpirun not found (apt-get install openmpi-bin)'
+local mpijob = require 'mpijob'
+local MPI, WHY = not mpijob.why, mpijob.why
 
 -- Run MODE on np ranks; returns everything printed and the exit status. A short timeout:
 -- a rank left out of a collective must end the job in seconds, not minutes.
 local function launch(mode, np)
-  local cmd = ('FATHOM_DIST_TIMEOUT=20 OMP_NUM_THREADS=1 timeout 120 mpirun --oversubscribe ' ..
-               '--allow-run-as-root --bind-to none -np %d luajit spec/helpers/syncbn_child.lua %s 2>&1; ' ..
-               'echo "status $?"'):format(np or 2, mode)
-  local p = io.popen(cmd)
-  local out = p:read('*a')
-  p:close()
-  return out, tonumber(out:match('status (%d+)%s*$'))
+  local out, status = mpijob.run(np or 2, 'luajit spec/helpers/syncbn_child.lua ' .. mode, 'FATHOM_DIST_TIMEOUT=20')
+  return out, status
 end
-
-local function mpi_it(name, fn)
-  if MPI then it(name, fn) else pending(WHY .. ': skipped: ' .. name) end
-end
-
-local function all_ok(mode, out, status, np)
-  assert.are.equal(0, status, out)
-  for r = 0, (np or 2) - 1 do assert.is_truthy(out:find(('OK %s rank %d'):format(mode, r), 1, true), out) end
-end
+local mpi_it = mpijob.it
+local all_ok = mpijob.all_ok
 
 describe('synchronised batch norm: the switch', function()
   it('is off by default, and turning it off always works', function()
