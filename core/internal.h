@@ -166,14 +166,6 @@ int ft_bn_sync_no_cuda(const char *fn);
                           double momentum, double dampening, double weight_decay,          \
                           int nesterov, int first_step);
 FT_NN_IMPLS(cpu)
-/* CPU batch norm forward whose output adds residual (same shape, or NULL) before the
- * optional ReLU: y = ReLU(BN(x) + r). The residual block's identity-shortcut sum. */
-int ft_cpu_batchnorm_forward_add(const ft_tensor *input, ft_tensor *output,
-                                 const ft_tensor *weight, const ft_tensor *bias,
-                                 ft_tensor *running_mean, ft_tensor *running_var,
-                                 ft_tensor *save_mean, ft_tensor *save_invstd, int training,
-                                 double momentum, double eps, int fuse_relu,
-                                 const ft_tensor *residual);
 #ifdef FT_WITH_CUDA
 FT_NN_IMPLS(cuda)
 #endif
