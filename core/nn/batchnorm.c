@@ -96,17 +96,6 @@ int ft_cpu_batchnorm_forward(const ft_tensor *input, ft_tensor *output, const ft
                              const ft_tensor *bias, ft_tensor *running_mean,
                              ft_tensor *running_var, ft_tensor *save_mean, ft_tensor *save_invstd,
                              int training, double momentum, double eps, int fuse_relu) {
-  return ft_cpu_batchnorm_forward_add(input, output, weight, bias, running_mean, running_var,
-                                      save_mean, save_invstd, training, momentum, eps, fuse_relu,
-                                      NULL);
-}
-
-int ft_cpu_batchnorm_forward_add(const ft_tensor *input, ft_tensor *output,
-                                 const ft_tensor *weight, const ft_tensor *bias,
-                                 ft_tensor *running_mean, ft_tensor *running_var,
-                                 ft_tensor *save_mean, ft_tensor *save_invstd, int training,
-                                 double momentum, double eps, int fuse_relu,
-                                 const ft_tensor *residual) {
   int64_t N, C, S;
   bn_sizes(input, &N, &C, &S);
   if (training && ft_bn_sync_active()) {
@@ -119,8 +108,7 @@ int ft_cpu_batchnorm_forward_add(const ft_tensor *input, ft_tensor *output,
     rc = bn_forward_sync_##sfx(fn, ft_data(input), ft_data(output),                       \
                                weight ? ft_data(weight) : NULL, bias ? ft_data(bias) : NULL, \
                                ft_data(running_mean), ft_data(running_var), ft_data(save_mean), \
-                               ft_data(save_invstd), N, C, S, momentum, eps, fuse_relu, \
-                               residual ? ft_data(residual) : NULL, st)
+                               ft_data(save_invstd), N, C, S, momentum, eps, fuse_relu, st)
     if (input->dtype == FT_FLOAT32) BN_FWD_SYNC(f32);
     else BN_FWD_SYNC(f64);
 #undef BN_FWD_SYNC
@@ -131,7 +119,7 @@ int ft_cpu_batchnorm_forward_add(const ft_tensor *input, ft_tensor *output,
   bn_forward_##sfx(ft_data(input), ft_data(output), weight ? ft_data(weight) : NULL,      \
                    bias ? ft_data(bias) : NULL, ft_data(running_mean),                    \
                    ft_data(running_var), ft_data(save_mean), ft_data(save_invstd), N, C, S, \
-                   training, momentum, eps, fuse_relu, residual ? ft_data(residual) : NULL)
+                   training, momentum, eps, fuse_relu)
   if (input->dtype == FT_FLOAT32) BN_FWD(f32);
   else BN_FWD(f64);
 #undef BN_FWD
@@ -250,7 +238,7 @@ static inline void FT_K(ch_normalise)(const FT_REAL *x, FT_REAL *y, int64_t c, c
                                       const FT_REAL *b, FT_REAL *rm, FT_REAL *rv, FT_REAL *sm,
                                       FT_REAL *si, int64_t N, int64_t C, int64_t S, int training,
                                       double mean, double ssd, double M, double momentum,
-                                      double eps, int relu, const FT_REAL *r) {
+                                      double eps, int relu) {
   double invstd;
   if (training) {
     invstd = 1.0 / sqrt(ssd / M + eps);
@@ -268,16 +256,7 @@ static inline void FT_K(ch_normalise)(const FT_REAL *x, FT_REAL *y, int64_t c, c
   for (int64_t n = 0; n < N; n++) {
     const FT_REAL *p = x + (n * C + c) * S;
     FT_REAL *q = y + (n * C + c) * S;
-    if (r) { /* the residual sum: y = ReLU(BN(x) + r) (or without the ReLU) */
-      const FT_REAL *t = r + (n * C + c) * S;
-      if (relu) {
-#pragma omp simd
-        for (int64_t j = 0; j < S; j++) { FT_REAL v = (p[j] * A + B) + t[j]; q[j] = v > 0 ? v : 0; }
-      } else {
-#pragma omp simd
-        for (int64_t j = 0; j < S; j++) q[j] = (p[j] * A + B) + t[j];
-      }
-    } else if (relu) {
+    if (relu) {
 #pragma omp simd
       for (int64_t j = 0; j < S; j++) { FT_REAL v = p[j] * A + B; q[j] = v > 0 ? v : 0; }
     } else {
@@ -287,12 +266,11 @@ static inline void FT_K(ch_normalise)(const FT_REAL *x, FT_REAL *y, int64_t c, c
   }
 }
 
-/* x, y: [N, C, S] (y may be x); w, b: [C] or NULL; rm, rv, sm, si: [C]; r: [N, C, S] added
- * before the ReLU, or NULL. */
+/* x, y: [N, C, S] (y may be x); w, b: [C] or NULL; rm, rv, sm, si: [C]. */
 static void FT_K(bn_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, const FT_REAL *b,
                              FT_REAL *rm, FT_REAL *rv, FT_REAL *sm, FT_REAL *si, int64_t N,
                              int64_t C, int64_t S, int training, double momentum, double eps,
-                             int relu, const FT_REAL *r) {
+                             int relu) {
   const double M = (double)(N * S);
 #pragma omp parallel for schedule(static) if (N * C * S > FT_NN_PAR_MIN)
   for (int64_t c = 0; c < C; c++) {
@@ -302,7 +280,7 @@ static void FT_K(bn_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, con
       ssd = FT_K(ch_ssd)(x, c, mean, N, C, S);
     }
     FT_K(ch_normalise)(x, y, c, w, b, rm, rv, sm, si, N, C, S, training, mean, ssd, M, momentum,
-                       eps, relu, r);
+                       eps, relu);
   }
 }
 
@@ -311,7 +289,7 @@ static void FT_K(bn_forward)(const FT_REAL *x, FT_REAL *y, const FT_REAL *w, con
 static int FT_K(bn_forward_sync)(const char *fn, const FT_REAL *x, FT_REAL *y, const FT_REAL *w,
                                  const FT_REAL *b, FT_REAL *rm, FT_REAL *rv, FT_REAL *sm,
                                  FT_REAL *si, int64_t N, int64_t C, int64_t S, double momentum,
-                                 double eps, int relu, const FT_REAL *r, double *st) {
+                                 double eps, int relu, double *st) {
   double *mean = st, *ssd = st + C + 1; /* st[C]: the count */
   const int par = N * C * S > FT_NN_PAR_MIN;
 #pragma omp parallel for schedule(static) if (par)
@@ -329,7 +307,7 @@ static int FT_K(bn_forward_sync)(const char *fn, const FT_REAL *x, FT_REAL *y, c
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t c = 0; c < C; c++)
     FT_K(ch_normalise)(x, y, c, w, b, rm, rv, sm, si, N, C, S, 1, mean[c], ssd[c], M, momentum,
-                       eps, relu, r);
+                       eps, relu);
   return FT_OK;
 }
 

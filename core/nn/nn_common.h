@@ -21,16 +21,6 @@
 
 #include "internal.h"
 
-/* CPU batch norm forward whose output adds residual (same shape, or NULL) before the
- * optional ReLU: y = ReLU(BN(x) + r), unchecked like ft_cpu_batchnorm_forward. The
- * residual block's identity-shortcut sum (core/nn/resblock.c). */
-int ft_cpu_batchnorm_forward_add(const ft_tensor *input, ft_tensor *output,
-                                 const ft_tensor *weight, const ft_tensor *bias,
-                                 ft_tensor *running_mean, ft_tensor *running_var,
-                                 ft_tensor *save_mean, ft_tensor *save_invstd, int training,
-                                 double momentum, double eps, int fuse_relu,
-                                 const ft_tensor *residual);
-
 /* Below this many elements an OpenMP team costs more than it saves. */
 #define FT_NN_PAR_MIN 32768
 

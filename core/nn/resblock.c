@@ -305,10 +305,9 @@ static int ensure_saved(const char *fn, ft_resblock *b) {
 #endif
 
 /* ---- forward ------------------------------------------------------------------------- */
-/* f(x) for x [k,Ci,H,W] into y [k,Co,Ho,Wo]; keeps h_i, a_i in sv. With res (CPU, same
- * shape as y): y = ReLU(f(x) + res) instead, the last BN doing the sum and the ReLU. */
+/* f(x) for x [k,Ci,H,W] into y [k,Co,Ho,Wo]; keeps h_i, a_i in sv. */
 static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft_tensor *x,
-                          ft_tensor *y, int bn_train, const ft_tensor *res) {
+                          ft_tensor *y, int bn_train) {
   int ns = n_stages(b), dtype = x->dtype, dev = x->device;
   const ft_tensor *in = x;
   int64_t sz[4] = {x->size[0], 0, x->size[2], x->size[3]};
@@ -333,17 +332,10 @@ static int branch_forward(const char *fn, ft_resblock *b, rb_saved *sv, const ft
       FT_TRY(buf_shape(&sv->a[i], dtype, dev, 4, sz));
       bn_out = sv->a[i].t;
     }
-    if (last && res)
-      RB_CALL(fn, stage_name[i],
-              ft_cpu_batchnorm_forward_add(sv->h[i].t, bn_out, b->bn_weight[i], b->bn_bias[i],
-                                           b->running_mean[i], b->running_var[i], sv->mean[i].t,
-                                           sv->invstd[i].t, bn_train, b->bn_momentum, b->bn_eps,
-                                           1, res));
-    else
-      RB_CALL(fn, stage_name[i],
-              FT_DEVICE_CALL(sv->h[i].t, batchnorm_forward, sv->h[i].t, bn_out, b->bn_weight[i],
-                             b->bn_bias[i], b->running_mean[i], b->running_var[i], sv->mean[i].t,
-                             sv->invstd[i].t, bn_train, b->bn_momentum, b->bn_eps, !last));
+    RB_CALL(fn, stage_name[i],
+            FT_DEVICE_CALL(sv->h[i].t, batchnorm_forward, sv->h[i].t, bn_out, b->bn_weight[i],
+                           b->bn_bias[i], b->running_mean[i], b->running_var[i], sv->mean[i].t,
+                           sv->invstd[i].t, bn_train, b->bn_momentum, b->bn_eps, !last));
     in = bn_out;
   }
   return FT_OK;
@@ -505,16 +497,10 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   double s = !training ? (b->test_mode == FT_TEST_SCALE ? b->p : 1.0)
                        : (k == 0 ? 0.0 : b->test_mode == FT_TEST_INVERTED ? 1.0 / b->p : 1.0);
 
-  /* An open identity block on the CPU, whole batch, scale 1: the last BN writes
-   * ReLU(f(x) + x) itself (one pass over the output instead of two). */
-  const int fused = dev == FT_CPU && k > 0 && !sv->rows && s == 1.0 &&
-                    b->shortcut == FT_SHORTCUT_IDENTITY;
   /* the branch, on the whole batch (into output) or on the gathered rows (into WS_H) */
   const ft_tensor *y = NULL;
-  if (fused) {
-    FT_TRY(branch_forward(fn, b, sv, input, output, bn_train, input));
-  } else if (k > 0 && !sv->rows) {
-    FT_TRY(branch_forward(fn, b, sv, input, output, bn_train, NULL));
+  if (k > 0 && !sv->rows) {
+    FT_TRY(branch_forward(fn, b, sv, input, output, bn_train));
     y = output;
   } else if (k > 0) {
     int64_t xs[4] = {k, input->size[1], input->size[2], input->size[3]};
@@ -528,7 +514,7 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
 #endif
       gather_rows(ft_data(sv->xk.t), ft_data(input), sv->idx, k, row_bytes);
     FT_TRY(ws_shape(WS_H, dtype, dev, 4, ys));
-    FT_TRY(branch_forward(fn, b, sv, sv->xk.t, ws[WS_H], bn_train, NULL));
+    FT_TRY(branch_forward(fn, b, sv, sv->xk.t, ws[WS_H], bn_train));
   } else {
     if (b->release_skipped) saved_free_branch(sv);
     if (phantom) FT_TRY(phantom_forward(fn, b, sv, input));
@@ -538,9 +524,7 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
   int64_t csc;
   FT_TRY(shortcut_forward(fn, b, sv, input, output, bn_train, &sc, &csc));
 
-  if (fused)
-    ; /* done by the last BN */
-  else if (!sv->rows)
+  if (!sv->rows)
     RB_RUN(dev, ft_cuda_rb_combine(dtype, ft_data(output), y ? ft_data(y) : NULL, NULL, s,
                                    ft_data(sc), N, Co, csc, HWo),
            dtype, combine, ft_data(output), y ? ft_data(y) : NULL, NULL, s, ft_data(sc), N,
@@ -568,10 +552,9 @@ int ft_resblock_forward(ft_resblock *b, const ft_tensor *input, ft_tensor *outpu
 
 /* ---- backward ------------------------------------------------------------------------ */
 /* g [k,Co,Ho,Wo] (in ws[ga], already scaled by s) back through f. x: the branch's input;
- * gx [k,Ci,H,W] or NULL. The gradients between the stages go to ws[gm] (gm == ga: g is
- * overwritten; another slot: g is kept) and ws[WS_H] in turn. */
+ * gx [k,Ci,H,W] or NULL. Uses ws[ga] and ws[WS_H] in turn. */
 static int branch_backward(const char *fn, ft_resblock *b, rb_saved *sv, const ft_tensor *x,
-                           int ga, int gm, ft_tensor *gx, int grads, double scale) {
+                           int ga, ft_tensor *gx, int grads, double scale) {
   int ns = n_stages(b), dtype = x->dtype, dev = x->device;
   for (int i = ns - 1; i >= 0; i--) {
     conv_cfg cf = stage_cfg(b, i);
@@ -588,11 +571,10 @@ static int branch_backward(const char *fn, ft_resblock *b, rb_saved *sv, const f
               FT_DEVICE_CALL(cin, conv2d_backward_weight, cin, ws[WS_H], b->grad_conv_weight[i],
                              NULL, cf.stride, cf.stride, cf.pad, cf.pad, scale));
     if (i > 0) {
-      FT_TRY(ws_shape(gm, dtype, dev, 4, cin->size));
+      FT_TRY(ws_shape(ga, dtype, dev, 4, cin->size));
       RB_CALL(fn, stage_name[i],
-              FT_DEVICE_CALL(ws[WS_H], conv2d_backward_input, ws[WS_H], ws[gm],
+              FT_DEVICE_CALL(ws[WS_H], conv2d_backward_input, ws[WS_H], ws[ga],
                              b->conv_weight[i], cf.stride, cf.stride, cf.pad, cf.pad));
-      ga = gm;
     } else if (gx) {
       RB_CALL(fn, stage_name[i],
               FT_DEVICE_CALL(ws[WS_H], conv2d_backward_input, ws[WS_H], gx, b->conv_weight[i],
@@ -695,22 +677,6 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
                                    ft_data(output), ft_numel(output)),
          dtype, relu_mask, ft_data(ws[WS_G]), ft_data(grad_output), ft_data(output),
          ft_numel(output));
-  /* An open identity block on the CPU, whole batch, scale 1: the branch keeps G (its
-   * inter-stage gradients go to WS_R) and grad_input = G + gx is written in one pass,
-   * instead of copying G into grad_input and adding gx to it afterwards. */
-  if (dev == FT_CPU && sv->ran_branch && !sv->rows && sv->s == 1.0 &&
-      b->shortcut == FT_SHORTCUT_IDENTITY) {
-    ft_tensor *gx = NULL;
-    if (grad_input) {
-      FT_TRY(ws_shape(WS_C, dtype, dev, 4, input->size));
-      gx = ws[WS_C];
-    }
-    FT_TRY(branch_backward(fn, b, sv, input, WS_G, WS_R, gx, param_grads, scale));
-    if (grad_input)
-      RB_DISPATCH(dtype, add_into, ft_data(grad_input), ft_data(ws[WS_G]), ft_data(gx),
-                  ft_numel(input));
-    return FT_OK;
-  }
   FT_TRY(shortcut_backward(fn, b, sv, input, ws[WS_G], grad_input, param_grads, scale));
   if (!sv->ran_branch) return sv->phantom ? phantom_backward(fn, b, sv, param_grads, scale) : FT_OK;
 
@@ -735,7 +701,7 @@ int ft_resblock_backward(ft_resblock *b, const ft_tensor *input, const ft_tensor
     FT_TRY(ws_shape(WS_C, dtype, dev, 4, x->size));
     gx = ws[WS_C];
   }
-  FT_TRY(branch_backward(fn, b, sv, x, ga, ga, gx, param_grads, scale));
+  FT_TRY(branch_backward(fn, b, sv, x, ga, gx, param_grads, scale));
   if (!grad_input) return FT_OK;
   if (sv->rows)
     RB_RUN(dev, ft_cuda_rb_scatter_add_rows(dtype, ft_data(grad_input), ft_data(gx), sv->idx, k,
@@ -812,12 +778,6 @@ static void FT_K(scale_inplace)(FT_REAL *x, double s_, int64_t n) {
 static void FT_K(add_inplace)(FT_REAL *x, const FT_REAL *y, int64_t n) {
 #pragma omp parallel for simd if (n > FT_NN_PAR_MIN) schedule(static)
   for (int64_t i = 0; i < n; i++) x[i] += y[i];
-}
-
-/* out = x + y (out may be neither). */
-static void FT_K(add_into)(FT_REAL *out, const FT_REAL *x, const FT_REAL *y, int64_t n) {
-#pragma omp parallel for simd if (n > FT_NN_PAR_MIN) schedule(static)
-  for (int64_t i = 0; i < n; i++) out[i] = x[i] + y[i];
 }
 
 #endif
