@@ -32,15 +32,10 @@ local function setup(name, pL)
 end
 
 local ffi = require 'ffi'
--- fathom.progress declares clock_gettime with its fathom_timespec.
 pcall(ffi.cdef, [[typedef struct { long tv_sec, tv_usec; } rs_timeval;
 typedef struct { rs_timeval ru_utime, ru_stime; long ru_maxrss, ru_rest[13]; } rs_rusage;
 int getrusage(int, rs_rusage *);]])
-local ts = ffi.new('fathom_timespec')
-local now = progress.now
-if opt.clock == 'cpu' then -- CLOCK_PROCESS_CPUTIME_ID
-  now = function() ffi.C.clock_gettime(2, ts) return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec) end
-end
+local now = opt.clock == 'cpu' and util.cpuClock() or progress.now
 
 local runs = {}
 if opt.models ~= 'sd' then runs[#runs + 1] = setup('constant depth', 1) end
@@ -48,10 +43,7 @@ if opt.models ~= 'constant' then
   runs[#runs + 1] = setup(('stochastic depth (linear to %g)'):format(opt.pL), opt.pL)
 end
 local crit = nn.CrossEntropyCriterion()
-local x = fathom.FloatTensor(opt.batch, 3, 32, 32):normal(0, 1)
-local y = fathom.LongTensor(opt.batch)
-for i = 1, opt.batch do y[i] = (i - 1) % 10 + 1 end
-local config = { learningRate = 0.1, momentum = 0.9, nesterov = true, dampening = 0, weightDecay = 1e-4 }
+local x, y, config = util.resnetBatch(opt.batch)
 
 local function step(r)
   local t0 = now()

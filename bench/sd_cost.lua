@@ -21,9 +21,7 @@ local opt = util.options('sd_cost', { depth = 110, batch = 128, threads = 1, ste
 fathom.setnumthreads(opt.threads)
 fathom.manualSeed(opt.seed)
 
-require 'fathom.progress' -- declares fathom_timespec and clock_gettime
-local ts = ffi.new('fathom_timespec')
-local function now() ffi.C.clock_gettime(2, ts) return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec) end
+local now = util.cpuClock()
 
 local timing = false -- only the timed steps accumulate
 -- Wrap a module's updateOutput and backward (instance fields) to add their CPU time to acc.
@@ -66,10 +64,7 @@ end
 
 local runs = { setup('constant', 1), setup('sd', opt.pL) }
 local crit = nn.CrossEntropyCriterion()
-local x = fathom.FloatTensor(opt.batch, 3, 32, 32):normal(0, 1)
-local y = fathom.LongTensor(opt.batch)
-for i = 1, opt.batch do y[i] = (i - 1) % 10 + 1 end
-local config = { learningRate = 0.1, momentum = 0.9, nesterov = true, dampening = 0, weightDecay = 1e-4 }
+local x, y, config = util.resnetBatch(opt.batch)
 
 local function step(r)
   local t0, inner = now(), 0

@@ -1,4 +1,5 @@
--- bench/util.lua -- what the benchmark scripts share: `-name value` options and medians.
+-- bench/util.lua -- what the benchmark scripts share: `-name value` options, medians, the
+-- process CPU clock and the ResNet step's synthetic batch.
 local M = {}
 
 -- Parse `-key value` pairs into a copy of defaults; a value becomes a number when the
@@ -28,6 +29,25 @@ function M.median(t)
   table.sort(c)
   local n = #c
   return n % 2 == 1 and c[(n + 1) / 2] or (c[n / 2] + c[n / 2 + 1]) / 2
+end
+
+-- Seconds of CPU time used by the process (CLOCK_PROCESS_CPUTIME_ID): with one thread, a
+-- kernel's cost even on a loaded machine.
+function M.cpuClock()
+  local ffi = require 'ffi'
+  require 'fathom.progress' -- declares fathom_timespec and clock_gettime
+  local ts = ffi.new('fathom_timespec')
+  return function() ffi.C.clock_gettime(2, ts) return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec) end
+end
+
+-- The ResNet step benchmarks' input: N(0, 1) images (drawn from the global stream, so call
+-- it where the scripts always have), labels cycling over the 10 classes, and the paper's SGD.
+function M.resnetBatch(batch)
+  local fathom = require 'fathom'
+  local x = fathom.FloatTensor(batch, 3, 32, 32):normal(0, 1)
+  local y = fathom.LongTensor(batch)
+  for i = 1, batch do y[i] = (i - 1) % 10 + 1 end
+  return x, y, { learningRate = 0.1, momentum = 0.9, nesterov = true, dampening = 0, weightDecay = 1e-4 }
 end
 
 return M
