@@ -2,7 +2,7 @@
 --   mpirun -np 2 luajit spec/helpers/dist_child.lua MODE
 -- Each mode checks one thing on every rank and prints "OK MODE rank R" when it holds;
 -- a failed check raises, and dist.main ends the whole job with the message.
-package.path = './?.lua;' .. package.path
+package.path = './?.lua;./spec/helpers/?.lua;' .. package.path
 local ffi = require 'ffi'
 local fathom = require 'fathom'
 local dist = require 'fathom.distributed'
@@ -12,12 +12,8 @@ pcall(ffi.cdef, 'int getpid(void); int kill(int pid, int sig); int usleep(unsign
 local mode = arg[1]
 fathom.setnumthreads(1)
 
-local function expect(cond, msg) if not cond then error(msg, 2) end end
-local function expect_error(fn, part)
-  local ok, msg = pcall(fn)
-  expect(not ok, 'expected an error mentioning ' .. part)
-  expect(tostring(msg):find(part, 1, true), ('error %q should mention %q'):format(tostring(msg), part))
-end
+local check = require 'expect'
+local expect, expect_error = check.expect, check.expect_error
 local function maxdiff(a, b) return (a:double() - b:double()):abs():max() end
 
 local modes = {}

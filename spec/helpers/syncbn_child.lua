@@ -4,7 +4,7 @@
 -- then its shard with synchronised BN, and compares. A failed check raises (dist.main
 -- ends the job with the message); each mode prints "OK MODE rank R" and, on rank 0, the
 -- largest relative differences seen.
-package.path = './?.lua;' .. package.path
+package.path = './?.lua;./spec/helpers/?.lua;' .. package.path
 local fathom = require 'fathom'
 local dist = require 'fathom.distributed'
 local nn = fathom.nn
@@ -12,12 +12,8 @@ local nn = fathom.nn
 local mode = arg[1]
 fathom.setnumthreads(1)
 
-local function expect(cond, msg) if not cond then error(msg, 2) end end
-local function expect_error(fn, part)
-  local ok, msg = pcall(fn)
-  expect(not ok, 'expected an error mentioning ' .. part)
-  expect(tostring(msg):find(part, 1, true), ('error %q should mention %q'):format(tostring(msg), part))
-end
+local check = require 'expect'
+local expect, expect_error = check.expect, check.expect_error
 
 -- max |a - b| / max |b| (on copies: abs() works in place)
 local function rel(a, b)
