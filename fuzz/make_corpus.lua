@@ -16,17 +16,7 @@ local out = assert(arg[1], 'usage: luajit fuzz/make_corpus.lua OUTDIR')
 local function dir(name) return files.mkdir(out .. '/' .. name) end
 
 -- real deflate (zlib's compress2), next to the helpers' stored blocks
-local z = ffi.load('z')
-ffi.cdef [[
-int compress2(uint8_t *dest, unsigned long *destLen, const uint8_t *source,
-              unsigned long sourceLen, int level);
-]]
-local function deflate(s)
-  local cap = ffi.new('unsigned long[1]', #s + #s / 1000 + 64)
-  local buf = ffi.new('uint8_t[?]', cap[0])
-  assert(z.compress2(buf, cap, s, #s, 9) == 0)
-  return ffi.string(buf, cap[0])
-end
+local deflate = files.deflate
 
 -- CIFAR: CIFAR-10 (1 label byte) and CIFAR-100 (2) records
 local d = dir('cifar')

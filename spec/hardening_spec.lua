@@ -124,16 +124,7 @@ end)
 
 ---------------------------------------------------------------- decompression bombs
 local z = ffi.load('z')
-ffi.cdef [[
-int compress2(uint8_t *dest, unsigned long *destLen, const uint8_t *source,
-              unsigned long sourceLen, int level);
-]]
-local function deflate(s)
-  local cap = ffi.new('unsigned long[1]', #s + #s / 1000 + 64)
-  local buf = ffi.new('uint8_t[?]', cap[0])
-  assert(z.compress2(buf, cap, s, #s, 9) == 0)
-  return ffi.string(buf, cap[0])
-end
+local deflate = files.deflate
 local function be32(v) return string.char(bit.band(bit.rshift(v, 24), 255), bit.band(bit.rshift(v, 16), 255),
                                           bit.band(bit.rshift(v, 8), 255), bit.band(v, 255)) end
 local function crc32(s) return ffi.cast('uint32_t', z.crc32(0, s, #s)) end

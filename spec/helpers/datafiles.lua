@@ -184,6 +184,22 @@ function M.zlib_stored(s)
   return table.concat(out)
 end
 
+-- A zlib stream made by the system's zlib (compress2, level 9): real compression, for inputs
+-- whose compressed size matters (decompression bombs, fuzz seeds), next to the stored blocks.
+local zlib
+function M.deflate(s)
+  local ffi = require 'ffi'
+  if not zlib then
+    pcall(ffi.cdef, [[int compress2(uint8_t *dest, unsigned long *destLen, const uint8_t *source,
+                                    unsigned long sourceLen, int level);]])
+    zlib = ffi.load('z')
+  end
+  local cap = ffi.new('unsigned long[1]', #s + #s / 1000 + 64)
+  local buf = ffi.new('uint8_t[?]', cap[0])
+  assert(zlib.compress2(buf, cap, s, #s, 9) == 0)
+  return ffi.string(buf, cap[0])
+end
+
 ---------------------------------------------------------------- MATLAB level 5
 local MI = { int8 = 1, uint8 = 2, int16 = 3, uint16 = 4, int32 = 5, uint32 = 6, double = 9,
              matrix = 14, compressed = 15 }
