@@ -45,26 +45,9 @@ local function records(dir, kind)
   return r
 end
 
--- What must not depend on interruptions: timings and paths dropped (as spec/kill_spec.lua).
-local TIMING = { time = true, evalTime = true, imagesPerSec = true, meanEpochTime = true, trainTime = true,
-                 allReduceTime = true }
-local function strip(v)
-  if type(v) ~= 'table' then return v end
-  local out = {}
-  for k, x in pairs(v) do if not TIMING[k] and k ~= 'save' and k ~= 'resume' then out[k] = strip(x) end end
-  return out
-end
+-- What must not depend on interruptions: timings and paths dropped; weights and momentum.
 local function outcome(dir)
-  local r = { summary = strip(json.read(dir .. '/summary.json')), log = {}, weights = {} }
-  for line in io.lines(dir .. '/log.jsonl') do r.log[#r.log + 1] = strip(json.decode(line)) end
-  local p = io.popen("ls '" .. dir .. "'")
-  for name in p:lines() do
-    if name:match('^model_.*%.safetensors$') or name:match('^optim_.*%.safetensors$') then
-      r.weights[name] = files.read(dir .. '/' .. name)
-    end
-  end
-  p:close()
-  return r
+  return require('runoutcome').outcome(dir, { optim = true, timing = { 'allReduceTime' } })
 end
 
 -- The weights of a run directory's latest checkpoint, as float64 tensors by name.

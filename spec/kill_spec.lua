@@ -6,7 +6,6 @@
 -- Data: FATHOM_DATA when set, else a synthetic CIFAR-10 in the official binary format
 -- written here. FATHOM_KILL_SEED fixes the random moments.
 require 'fathom'
-local json = require 'fathom.json'
 local files = require 'datafiles'
 
 local lib = os.getenv('FATHOM_LIB')
@@ -53,27 +52,7 @@ local function synthetic_cifar10(root)
 end
 
 -- values of a run that must not depend on interruptions: timings dropped, paths dropped
-local TIMING = { time = true, evalTime = true, imagesPerSec = true, meanEpochTime = true,
-                 trainTime = true }
-local function strip(v)
-  if type(v) ~= 'table' then return v end
-  local out = {}
-  for k, x in pairs(v) do
-    if not TIMING[k] and k ~= 'save' and k ~= 'resume' then out[k] = strip(x) end
-  end
-  return out
-end
-
-local function outcome(dir)
-  local r = { summary = strip(json.read(dir .. '/summary.json')), log = {}, weights = {} }
-  for line in io.lines(dir .. '/log.jsonl') do r.log[#r.log + 1] = strip(json.decode(line)) end
-  local p = io.popen("ls '" .. dir .. "'")
-  for name in p:lines() do
-    if name:match('^model_.*%.safetensors$') then r.weights[name] = files.read(dir .. '/' .. name) end
-  end
-  p:close()
-  return r
-end
+local outcome = require('runoutcome').outcome
 
 local function same_outcome(ref, got, what)
   for name, bytes in pairs(ref.weights) do
