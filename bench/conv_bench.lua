@@ -10,7 +10,7 @@
 --   luajit bench/conv_bench.lua [threads=2] [runs=15] [batch=128] [stride=all] [clock=wall|cpu]
 --   clock cpu: process CPU time instead of wall time (with 1 thread, a kernel's cost
 --   even on a loaded machine, where wall time counts lost scheduler slices)
---   FATHOM_CONV=direct|winograd|auto chooses the 3x3 stride-1 algorithm (default auto)
+--   FATHOM_CONV=direct|winograd|winograd4|auto chooses the 3x3 stride-1 algorithm (default auto)
 package.path = './?.lua;' .. package.path
 local ffi = require 'ffi'
 local fathom = require 'fathom'

@@ -183,8 +183,9 @@ int ft_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_outp
                               int stride_w, int pad_h, int pad_w, double scale);
 /* Which algorithm the CPU float32 3x3 stride-1 pad-1 convolutions use: "direct" (the
  * direct kernels), "winograd" (Winograd F(2x2,3x3): 2.25x fewer multiplications, about
- * 1e-6 relative error) or "auto" (default: Winograd on the shapes where it measured
- * faster). The environment variable FATHOM_CONV gives the initial value. */
+ * 1e-6 relative error), "winograd4" (F(4x4,3x3) on planes 32, 16 or 8 wide: 4x fewer,
+ * about 5e-6; F(2x2,3x3) elsewhere) or "auto" (default: each where it measured
+ * fastest). The environment variable FATHOM_CONV gives the initial value. */
 int ft_conv_set_algorithm(const char *name);
 const char *ft_conv_algorithm(void);
 

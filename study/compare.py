@@ -4,6 +4,7 @@ independent PyTorch implementation of the same recipe), K seeds per framework an
 
   python3 study/compare.py --data DIR --out study/runs --seeds 3 --nEpochs 4 --maxIters 50 \
       --jobs 2 [--modes sd,constant] [--depth 20] [--fathomArgs '-backend cuda'] [--report-only]
+      [--frameworks fathom]
 
 Runs (one thread each, under nice -n 10 or --nice N; a run whose summary.json exists is kept):
   luajit recipes/cifar10_sd.lua -depth D -nEpochs E -maxIters M -pL P -manualSeed S
@@ -42,6 +43,9 @@ def parse():
     p.add_argument('--jobs', type=int, default=2)
     p.add_argument('--nice', type=int, default=10, help='niceness of every run')
     p.add_argument('--fathomArgs', default='', help="more options for Fathom's recipe, e.g. '-backend cuda'")
+    p.add_argument('--frameworks', default='fathom,torch',
+                   help="whose runs to start (the report reads both): 'fathom' reruns only Fathom's, "
+                        "e.g. after a change, against PyTorch runs copied into --out")
     p.add_argument('--report-only', action='store_true')
     return p.parse_args()
 
@@ -195,7 +199,7 @@ def main():
     opt = parse()
     runs = commands(opt)
     if not opt.report_only:
-        run_all(runs, opt.jobs, opt.nice)
+        run_all([r for r in runs if r[0] in opt.frameworks.split(',')], opt.jobs, opt.nice)
     report(opt, runs)
 
 

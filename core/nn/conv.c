@@ -52,14 +52,17 @@ int ft_conv_direct_backward_input_strided(const float *gout, float *gin, const f
                                           int kH, int kW, int sh, int sw, int ph, int pw);
 /* core/nn/conv_winograd.c (float32, AVX-512): 3x3 stride 1 pad 1, in [N, C, H, W] ->
  * out [N, K, H, W], weight [K, C, 3, 3], or with flip = 1 [C, K, 3, 3] read mirrored
- * (backward-input, as for ft_conv_direct_forward). */
+ * (backward-input, as for ft_conv_direct_forward); tile 2: F(2x2,3x3), any plane;
+ * tile 4: F(4x4,3x3), only where tile4_fits (planes 32 or 16 wide, or 8x8 in batches
+ * of a multiple of 4). */
 int ft_conv_winograd_available(void);
+int ft_conv_winograd_tile4_fits(int64_t N, int H, int W);
 int ft_conv_winograd_forward(const float *in, float *out, const float *weight, const float *bias,
-                             int64_t N, int C, int K, int H, int W, int flip);
+                             int64_t N, int C, int K, int H, int W, int flip, int tile);
 /* backward_weight: gw [K, C, 3, 3] += scale * dW from in [N, C, H, W] and gout [N, K, H, W];
  * only where backward_weight_fits (planes 8, 16 or 32 wide, H even). */
 int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *gw, double scale,
-                                     int64_t N, int C, int K, int H, int W);
+                                     int64_t N, int C, int K, int H, int W, int tile);
 int ft_conv_winograd_backward_weight_fits(int64_t N, int C, int K, int H, int W);
 
 /* The geometry of one call, checked. */
@@ -184,16 +187,17 @@ static int direct_strided(const conv_geom *g) {
          g->sw * g->Wo >= g->W && g->sh * g->Ho >= g->H;
 }
 
-/* 3x3 stride 1 pad 1 (ResNet's stage convolutions) may instead run Winograd F(2x2,3x3).
+/* 3x3 stride 1 pad 1 (ResNet's stage convolutions) may instead run Winograd.
  * FATHOM_CONV (read at the first convolution) or ft_conv_set_algorithm chooses:
- * "direct" never, "winograd" always, "auto" (default) where it measured faster than the
- * direct kernel on AMD EPYC Zen 4, one thread (BENCHMARKS.md, "Winograd"). */
-enum { CONV_AUTO, CONV_DIRECT, CONV_WINOGRAD };
-static const char *const conv_mode_names[] = { "auto", "direct", "winograd" };
+ * "direct" never, "winograd" F(2x2,3x3) always, "winograd4" F(4x4,3x3) wherever its
+ * kernel runs (else F(2x2,3x3)), "auto" (default) where each measured faster than the
+ * other choices on AMD EPYC Zen 4, one thread (BENCHMARKS.md, "Winograd"). */
+enum { CONV_AUTO, CONV_DIRECT, CONV_WINOGRAD, CONV_WINOGRAD4 };
+static const char *const conv_mode_names[] = { "auto", "direct", "winograd", "winograd4" };
 static int conv_mode = -1; /* -1: FATHOM_CONV not read yet */
 
 static int conv_mode_of(const char *name) {
-  for (int m = 0; m < 3; m++)
+  for (int m = 0; m < 4; m++)
     if (name && strcmp(name, conv_mode_names[m]) == 0) return m;
   return -1;
 }
@@ -201,8 +205,8 @@ static int conv_mode_of(const char *name) {
 int ft_conv_set_algorithm(const char *name) {
   int m = conv_mode_of(name);
   if (m < 0)
-    return ft_fail("ft_conv_set_algorithm: algorithm must be \"auto\", \"direct\" or "
-                   "\"winograd\" (got %s%s%s)", name ? "\"" : "", name ? name : "NULL", name ? "\"" : "");
+    return ft_fail("ft_conv_set_algorithm: algorithm must be \"auto\", \"direct\", \"winograd\" "
+                   "or \"winograd4\" (got %s%s%s)", name ? "\"" : "", name ? name : "NULL", name ? "\"" : "");
   conv_mode = m;
   return FT_OK;
 }
@@ -220,25 +224,33 @@ static int winograd_fits(const conv_geom *g) {
   return ft_conv_winograd_available() && g->kH == 3 && g->kW == 3 && g->sh == 1 && g->sw == 1 &&
          g->ph == 1 && g->pw == 1;
 }
-/* in_c, out_c: channels in and out of the convolution as run (backward-input swaps them). */
-static int use_winograd(const conv_geom *g, int64_t in_c, int64_t out_c) {
+/* The Winograd tile for forward or backward-input, 0 for none. in_c, out_c: channels in
+ * and out of the convolution as run (backward-input swaps them). */
+static int winograd_tile(const conv_geom *g, int64_t in_c, int64_t out_c) {
   if (!winograd_fits(g)) return 0;
   ft_conv_algorithm();
+  const int t4 = ft_conv_winograd_tile4_fits(g->N, (int)g->H, (int)g->W) ? 4 : 2;
   if (conv_mode == CONV_DIRECT) return 0;
-  if (conv_mode == CONV_WINOGRAD) return 1;
+  if (conv_mode == CONV_WINOGRAD) return 2;
+  if (conv_mode == CONV_WINOGRAD4) return t4;
   /* auto: fewer than 16 channels on either side (the stem, 3->16, and its backward-input)
    * or planes narrower than 8 spend more in the transforms than the products save. */
-  return in_c >= 16 && out_c >= 16 && g->W >= 8;
+  return in_c >= 16 && out_c >= 16 && g->W >= 8 ? t4 : 0;
 }
-/* Backward-weight: its output-gradient transform also transposes (16 channels x 16
- * tiles at a time), a cost that weighs most with few channels: auto takes Winograd
- * from 32 channels on each side (with 16, at 32x32, it measured level with direct). */
-static int use_winograd_weight(const conv_geom *g) {
+/* Backward-weight: the Winograd tile, 0 for the direct kernel. Its output-gradient
+ * transform also transposes (16 channels x 16 tiles at a time), a cost that weighs most
+ * with few channels: F(2x2,3x3) only from 32 channels (with 16, at 32x32, it measured
+ * level with direct); F(4x4,3x3) transposes 2.25 values per output instead of 4. */
+static int winograd_weight_tile(const conv_geom *g) {
   if (!winograd_fits(g)) return 0;
   ft_conv_algorithm();
+  const int f2 = ft_conv_winograd_backward_weight_fits(g->N, (int)g->Ci, (int)g->Co, (int)g->H, (int)g->W);
+  const int f4 = ft_conv_winograd_tile4_fits(g->N, (int)g->H, (int)g->W);
   if (conv_mode == CONV_DIRECT) return 0;
-  if (conv_mode == CONV_WINOGRAD) return 1;
-  return g->Ci >= 32 && g->Co >= 32 && g->W >= 8;
+  if (conv_mode == CONV_WINOGRAD) return f2 ? 2 : 0;
+  if (conv_mode == CONV_WINOGRAD4) return f4 ? 4 : f2 ? 2 : 0;
+  if (f4 && g->Ci >= 16 && g->Co >= 16) return 4;
+  return f2 && g->Ci >= 32 && g->Co >= 32 && g->W >= 8 ? 2 : 0;
 }
 /* ---- end of the implementation choice ------------------------------------------- */
 
@@ -289,10 +301,11 @@ int ft_cpu_conv2d_forward(const ft_tensor *input, ft_tensor *output, const ft_te
                           const ft_tensor *bias, int stride_h, int stride_w, int pad_h, int pad_w) {
   conv_geom g;
   conv_geom_of(input, weight, stride_h, stride_w, pad_h, pad_w, &g);
-  if (input->dtype == FT_FLOAT32 && use_winograd(&g, g.Ci, g.Co))
+  const int tile = input->dtype == FT_FLOAT32 ? winograd_tile(&g, g.Ci, g.Co) : 0;
+  if (tile)
     return ft_conv_winograd_forward(ft_data(input), ft_data(output), ft_data(weight),
                                     bias ? ft_data(bias) : NULL, g.N, (int)g.Ci, (int)g.Co,
-                                    (int)g.H, (int)g.W, 0);
+                                    (int)g.H, (int)g.W, 0, tile);
   if (input->dtype == FT_FLOAT32 && direct_same_width(&g))
     return ft_conv_direct_forward(ft_data(input), ft_data(output), ft_data(weight),
                                   bias ? ft_data(bias) : NULL, g.N, (int)g.Ci, (int)g.Co,
@@ -316,9 +329,10 @@ int ft_cpu_conv2d_backward_input(const ft_tensor *grad_output, ft_tensor *grad_i
   conv_geom_of(grad_input, weight, stride_h, stride_w, pad_h, pad_w, &g);
   /* Stride 1: grad_input is grad_output convolved with the flipped kernel, padded by
    * k-1-pad (the same width again when 2*pad_w = kW-1). */
-  if (grad_output->dtype == FT_FLOAT32 && use_winograd(&g, g.Co, g.Ci))
+  const int tile = grad_output->dtype == FT_FLOAT32 ? winograd_tile(&g, g.Co, g.Ci) : 0;
+  if (tile)
     return ft_conv_winograd_forward(ft_data(grad_output), ft_data(grad_input), ft_data(weight),
-                                    NULL, g.N, (int)g.Co, (int)g.Ci, (int)g.H, (int)g.W, 1);
+                                    NULL, g.N, (int)g.Co, (int)g.Ci, (int)g.H, (int)g.W, 1, tile);
   if (grad_output->dtype == FT_FLOAT32 && direct_same_width(&g) && g.kH - 1 - pad_h >= 0)
     return ft_conv_direct_forward(ft_data(grad_output), ft_data(grad_input), ft_data(weight), NULL,
                                   g.N, (int)g.Co, (int)g.Ci, (int)g.Ho, (int)g.H, (int)g.W,
@@ -341,10 +355,10 @@ int ft_cpu_conv2d_backward_weight(const ft_tensor *input, const ft_tensor *grad_
   conv_geom_of(input, grad_weight, stride_h, stride_w, pad_h, pad_w, &g);
   if (input->dtype == FT_FLOAT32) {
     if (grad_bias) conv_backward_bias_f32(ft_data(grad_output), ft_data(grad_bias), &g, scale);
-    if (use_winograd_weight(&g) &&
-        ft_conv_winograd_backward_weight_fits(g.N, (int)g.Ci, (int)g.Co, (int)g.H, (int)g.W))
+    const int tile = winograd_weight_tile(&g);
+    if (tile)
       return ft_conv_winograd_backward_weight(ft_data(input), ft_data(grad_output), ft_data(grad_weight),
-                                              scale, g.N, (int)g.Ci, (int)g.Co, (int)g.H, (int)g.W);
+                                              scale, g.N, (int)g.Ci, (int)g.Co, (int)g.H, (int)g.W, tile);
     if (ft_conv_direct_available())
       return ft_conv_direct_backward_weight(ft_data(input), ft_data(grad_output),
                                             ft_data(grad_weight), scale, g.N, (int)g.Ci, (int)g.Co,

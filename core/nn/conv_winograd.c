@@ -1,6 +1,7 @@
-/* nn/conv_winograd.c -- float32 Winograd F(2x2,3x3) convolution for AVX-512: 3x3
- * kernels, stride 1, padding 1, on NCHW: forward, backward-input (a forward convolution
- * with the kernel mirrored and the channels swapped) and backward-weight (below).
+/* nn/conv_winograd.c -- float32 Winograd F(2x2,3x3) and F(4x4,3x3) convolution for
+ * AVX-512: 3x3 kernels, stride 1, padding 1, on NCHW: forward, backward-input (a forward
+ * convolution with the kernel mirrored and the channels swapped) and backward-weight
+ * (below). F(4x4,3x3) has its own transforms (its section) and shares the products.
  *
  * Why: the direct kernels (core/nn/conv_direct.c) already run at 80-90% of the FMA peak,
  * so the only way left to make these convolutions faster is fewer multiplications.
@@ -49,6 +50,7 @@ int ft_conv_winograd_available(void) { return 1; }
 enum { WR = 8, WV = 3 }; /* register tile: 8 output channels x 3 vectors of tiles */
 
 typedef struct {
+  int m, npos;         /* output tile m x m (2 or 4), npos = (m+2)^2 positions      */
   int C, K, H, W;      /* input channels, output channels, plane (same in and out) */
   int TH, TW;          /* tile rows and columns of a plane                          */
   int nseg;            /* 16-tile segments per tile row (1 when W <= 32)            */
@@ -58,7 +60,7 @@ typedef struct {
   int upc;             /* units per chunk (a multiple of P)                         */
   int Tp;              /* tile lanes per chunk, a multiple of 16                    */
   int64_t vxs, mxs;    /* floats from one position xi to the next in V and M: C*Tp
-                        * and K*Tp plus one cache line, so that the 16 positions a
+                        * and K*Tp plus one cache line, so that the positions a
                         * transform touches at once never share an L1 set (C*Tp*4 is
                         * often a multiple of 4 KiB)                                 */
 } wg_geom;
@@ -240,7 +242,7 @@ static void output_transform_grouped(const wg_geom *g, const float *M, const flo
   }
 }
 
-/* ---- the 16 products: M[xi][k][t] = sum_c U[xi][c][k] V[xi][c][t] ---------------- */
+/* ---- the npos products: M[xi][k][t] = sum_c U[xi][c][k] V[xi][c][t] -------------- */
 INL void gemm_tile(int R, int Vn, int C, int K, int Tp, const float *U, const float *V, float *M,
                    int k0, int t0) {
   __m512 acc[WR][WV];
@@ -287,7 +289,8 @@ static void prefetch_part(const wg_geom *g, const wg_prefetch *p, int part) {
   const int64_t r0 = p->u0 / g->nseg, r1 = (p->u1 - 1) / g->nseg; /* tile rows (n*TH + a) */
   for (int64_t n = r0 / g->TH; n <= r1 / g->TH; n++) {
     int a0 = n == r0 / g->TH ? (int)(r0 % g->TH) : 0, a1 = n == r1 / g->TH ? (int)(r1 % g->TH) : g->TH - 1;
-    int h0 = 2 * a0 - 1 < 0 ? 0 : 2 * a0 - 1, h1 = 2 * a1 + 3 > g->H ? g->H : 2 * a1 + 3;
+    int h0 = g->m * a0 - 1 < 0 ? 0 : g->m * a0 - 1;
+    int h1 = g->m * a1 + g->m + 1 > g->H ? g->H : g->m * a1 + g->m + 1;
     const int64_t lines = ((int64_t)(h1 - h0) * g->W * 4 + 63) / 64;
     for (int c = part; c < g->C; c += 16) {
       const char *b = (const char *)(p->in + (n * g->C + c) * plane + (int64_t)h0 * g->W);
@@ -302,8 +305,8 @@ static void prefetch_part(const wg_geom *g, const wg_prefetch *p, int part) {
 static void products(const wg_geom *g, const float *U, const float *V, float *M, int tv,
                      const wg_prefetch *pf) {
   const int C = g->C, K = g->K, Tp = g->Tp;
-  for (int xi = 0; xi < 16; xi++) {
-    prefetch_part(g, pf, xi);
+  for (int xi = 0; xi < g->npos; xi++) {
+    if (xi < 16) prefetch_part(g, pf, xi);
     const float *Ux = U + (int64_t)xi * C * K, *Vx = V + xi * g->vxs;
     float *Mx = M + xi * g->mxs;
     for (int t = 0; t < tv; t += WV) {
@@ -372,8 +375,9 @@ static void output_transform(const wg_geom *g, const float *M, const float *bias
 /* ---- weight transform: U[xi][c][k] = (G g_kc G^T)[xi], in double ------------------
  * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. flip: weight is [C, K, 3, 3] of the
  * forward convolution (backward-input), read mirrored. */
+static const double G2[4][3] = { { 1, 0, 0 }, { .5, .5, .5 }, { .5, -.5, .5 }, { 0, 0, 1 } };
 static void weight_transform(const float *weight, int C, int K, int flip, float *U) {
-  static const double G[4][3] = { { 1, 0, 0 }, { .5, .5, .5 }, { .5, -.5, .5 }, { 0, 0, 1 } };
+  const double (*G)[3] = G2;
   for (int k = 0; k < K; k++)
     for (int c = 0; c < C; c++) {
       double w[3][3], t[4][3];
@@ -393,6 +397,7 @@ static void weight_transform(const float *weight, int C, int K, int flip, float 
 /* Units per chunk: V and M of one chunk (16 (C + K) Tp floats) within about 384 KiB of
  * L2, and at least 48 tile lanes (3 vectors: one full register tile). */
 static void wg_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
+  g->m = 2; g->npos = 16;
   g->C = C; g->K = K; g->H = H; g->W = W;
   g->TH = (H + 1) / 2; g->TW = (W + 1) / 2;
   g->nseg = (g->TW + 15) / 16;
@@ -415,19 +420,254 @@ static void wg_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
   g->mxs = (int64_t)K * g->Tp + 16;
 }
 
+/* ---- F(4x4,3x3): 4x4 output tiles from 6x6 input tiles ----------------------------
+ * 36 multiplications per 16 outputs and channel pair (F(2x2,3x3): 64; direct: 144),
+ * and the transforms read and write 2.25 values per output instead of 4. Full-vector
+ * geometry only: planes 32 wide (8 tiles per row, P = 2 tile rows per vector) or 16
+ * wide (4 tiles, P = 4), H a multiple of 4 P, or 8x8 (2 x 2 tiles, the P = 8 tile rows
+ * of 4 images per vector, so N a multiple of 4). Lavin & Gray's points 0, +-1, +-2:
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+ *          0 4 0 -5 0 1],
+ *   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+ * Its float32 error is larger (the transforms multiply by up to 8 and 5): about 1e-6
+ * to 4e-6 of the largest output against 1e-7 to 4e-7 for F(2x2,3x3)
+ * (spec/conv_winograd_spec.lua measures and bounds both). */
+static int wg4_fits(int64_t N, int H, int W) {
+  return (W == 32 && H % 8 == 0) || (W == 16 && H % 16 == 0) || (W == 8 && H == 8 && N % 4 == 0);
+}
+
+static void wg4_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
+  g->m = 4; g->npos = 36;
+  g->C = C; g->K = K; g->H = H; g->W = W;
+  g->TH = H / 4; g->TW = W / 4;
+  g->nseg = 1; g->LW = g->TW;
+  g->P = 16 / g->TW;
+  g->units = N * g->TH;
+  int64_t lanes = (384 * 1024 / 4) / (36 * (int64_t)(C + K));
+  if (lanes < 48) lanes = 48;
+  if (lanes > 192) lanes = 192;
+  int64_t upc = lanes / g->LW / g->P * g->P;
+  if (upc < g->P) upc = g->P;
+  if (upc > g->units) upc = g->units;
+  g->upc = (int)upc;
+  g->Tp = (int)(upc * g->LW);
+  g->vxs = (int64_t)C * g->Tp + 16;
+  g->mxs = (int64_t)K * g->Tp + 16;
+}
+
+/* Row i of the P tile rows (plane rows 4(a0+p)-1+i) as four vectors q[e]: W = 32: the
+ * two 32-float rows; W = 16: the four 16-float rows; W = 8: image e of the group
+ * (planes istride apart), rows of tile rows 0 and 1 in its two halves. */
+INL void wg4_load_row(const float *pl, int64_t istride, int H, int W, int a0, int i, __m512 q[4]) {
+  for (int e = 0; e < 4; e++) {
+    if (W == 8) {
+      const float *im = pl + e * istride;
+      const int r0 = i - 1, r1 = 3 + i;
+      __m256 lo = r0 >= 0 ? _mm256_loadu_ps(im + (int64_t)r0 * 8) : _mm256_setzero_ps();
+      __m256 hi = r1 < H ? _mm256_loadu_ps(im + (int64_t)r1 * 8) : _mm256_setzero_ps();
+      q[e] = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+      continue;
+    }
+    const int p = W == 32 ? e / 2 : e, col = W == 32 ? 16 * (e % 2) : 0;
+    const int r = 4 * (a0 + p) - 1 + i;
+    q[e] = r >= 0 && r < H ? _mm512_loadu_ps(pl + (int64_t)r * W + col) : _mm512_setzero_ps();
+  }
+}
+
+/* Where vector e of output row dy of the group goes (W = 8: two rows, see wg4_store). */
+INL float *wg4_row_dst(float *pl, int64_t istride, int W, int dy, int e) {
+  if (W == 8) return pl + e * istride + (int64_t)dy * 8;
+  if (W == 32) return pl + (int64_t)dy * W + (int64_t)(e / 2) * 4 * W + 16 * (e % 2);
+  return pl + (int64_t)dy * W + (int64_t)e * 4 * W;
+}
+
+INL void wg4_store(float *dst, int W, __m512 z, int stream) {
+  if (W == 8) { /* tile row 0's row here, tile row 1's four rows further down */
+    _mm256_storeu_ps(dst, _mm512_castps512_ps256(z));
+    _mm256_storeu_ps(dst + 32, _mm512_extractf32x8_ps(z, 1));
+  } else if (stream) _mm512_stream_ps(dst, z);
+  else _mm512_storeu_ps(dst, z);
+}
+
+/* d[0..5] (x[4j-1] .. x[4j+4] of each tile's lane) -> B^T d */
+INL void wg4_bt(const __m512 d[6], __m512 r[6]) {
+  const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+  __m512 t0 = _mm512_fnmadd_ps(four, d[2], d[4]), t1 = _mm512_fnmadd_ps(four, d[1], d[3]);
+  __m512 t2 = _mm512_sub_ps(d[4], d[2]), t3 = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+  r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+  r[1] = _mm512_add_ps(t0, t1);
+  r[2] = _mm512_sub_ps(t0, t1);
+  r[3] = _mm512_add_ps(t2, t3);
+  r[4] = _mm512_sub_ps(t2, t3);
+  r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+}
+
+/* m[0..5] -> A^T m */
+INL void wg4_at(const __m512 m[6], __m512 y[4]) {
+  __m512 s12 = _mm512_add_ps(m[1], m[2]), d12 = _mm512_sub_ps(m[1], m[2]);
+  __m512 s34 = _mm512_add_ps(m[3], m[4]), d34 = _mm512_sub_ps(m[3], m[4]);
+  y[0] = _mm512_add_ps(_mm512_add_ps(m[0], s12), s34);
+  y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d34, d12);
+  y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s34, s12);
+  y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d34, d12), m[5]);
+}
+
+/* In-register 4x4 transposes within each 128-bit lane: on exit r[f] lane 4L + e holds
+ * r[e] lane 4L + f on entry. */
+INL void transpose4x4_lanes(__m512 r[4]) {
+  __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpacklo_ps(r[2], r[3]);
+  __m512 t2 = _mm512_unpackhi_ps(r[0], r[1]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
+  r[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1)));
+  r[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1)));
+  r[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t2), _mm512_castps_pd(t3)));
+  r[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t2), _mm512_castps_pd(t3)));
+}
+
+/* Tiles in the lanes, F(4x4,3x3): each 128-bit lane L of row vector e (the four vectors
+ * of wg4_load_row) holds the 4 columns of one tile, so a 4x4 transpose per 128-bit lane
+ * gives the phases x[4j+f], f = 0..3, with tile (e, L) in lane 4L + e (an order of the
+ * tiles the output transform undoes the same way). The neighbours' columns x[4j-1] and
+ * x[4j+4] are lane permutes of phases 3 and 0, zero where the padding is. */
+typedef struct { __m512i left, right; __mmask16 has_left, has_right; } wg4_shifts;
+
+static void wg4_shifts_init(int W, wg4_shifts *sh) {
+  int li[16], ri[16];
+  sh->has_left = sh->has_right = 0;
+  for (int pos = 0; pos < 16; pos++) {
+    const int L = pos / 4, e = pos % 4, two = W == 32; /* W 32: vectors e, e+1 are one row */
+    const int j = W == 8 ? L % 2 : L, last = W == 8 ? 1 : 3; /* W 8: two tiles per half */
+    li[pos] = ri[pos] = 0;
+    if (j > 0) { li[pos] = pos - 4; sh->has_left |= (__mmask16)(1u << pos); }
+    else if (two && e % 2 == 1) { li[pos] = 12 + e - 1; sh->has_left |= (__mmask16)(1u << pos); }
+    if (j < last) { ri[pos] = pos + 4; sh->has_right |= (__mmask16)(1u << pos); }
+    else if (two && e % 2 == 0) { ri[pos] = e + 1; sh->has_right |= (__mmask16)(1u << pos); }
+  }
+  sh->left = _mm512_loadu_si512(li);
+  sh->right = _mm512_loadu_si512(ri);
+}
+
+/* The separable transform runs down the columns first, on whole rows (four vectors per
+ * row instead of six phase vectors), then across. */
+static void input_transform4(const wg_geom *g, const float *in, int64_t u0, int64_t u1, float *V) {
+  const int64_t plane = (int64_t)g->H * g->W, xs = g->vxs;
+  wg4_shifts sh;
+  wg4_shifts_init(g->W, &sh);
+  for (int64_t u = u0; u < u1; u += g->P) {
+    const int64_t n = u / g->TH;
+    const int a0 = (int)(u % g->TH);
+    float *v0 = V + (u - u0) * g->LW;
+    for (int c = 0; c < g->C; c++) {
+      const float *pl = in + (n * g->C + c) * plane;
+      __m512 col[4][6]; /* col[e][ii]: B^T down the columns of row vector e */
+      {
+        __m512 rows[6][4];
+        UNROLL
+        for (int i = 0; i < 6; i++) wg4_load_row(pl, g->C * plane, g->H, g->W, a0, i, rows[i]);
+        UNROLL
+        for (int e = 0; e < 4; e++) {
+          __m512 d[6];
+          UNROLL
+          for (int i = 0; i < 6; i++) d[i] = rows[i][e];
+          wg4_bt(d, col[e]);
+        }
+      }
+      float *v = v0 + (int64_t)c * g->Tp;
+      UNROLL
+      for (int ii = 0; ii < 6; ii++) {
+        __m512 x[4] = { col[0][ii], col[1][ii], col[2][ii], col[3][ii] }, d[6], r[6];
+        transpose4x4_lanes(x);
+        d[0] = _mm512_maskz_permutexvar_ps(sh.has_left, sh.left, x[3]);
+        d[1] = x[0]; d[2] = x[1]; d[3] = x[2]; d[4] = x[3];
+        d[5] = _mm512_maskz_permutexvar_ps(sh.has_right, sh.right, x[0]);
+        wg4_bt(d, r);
+        UNROLL
+        for (int jj = 0; jj < 6; jj++) _mm512_storeu_ps(v + (ii * 6 + jj) * xs, r[jj]);
+      }
+    }
+  }
+}
+
+/* Across first (A^T on each row of six), then down; the four column phases y[dx] of
+ * output row dy go back to row vectors by the same 4x4 transposes. */
+static void output_transform4(const wg_geom *g, const float *M, const float *bias, int64_t u0,
+                              int64_t u1, float *out, int stream) {
+  const int64_t plane = (int64_t)g->H * g->W, xs = g->mxs;
+  const int W = g->W;
+  for (int64_t u = u0; u < u1; u += g->P) {
+    const int64_t n = u / g->TH;
+    const int a0 = (int)(u % g->TH);
+    const float *m0 = M + (u - u0) * g->LW;
+    for (int k = 0; k < g->K; k++) {
+      const float *mp = m0 + (int64_t)k * g->Tp;
+      __m512 t[4][6]; /* t[dx][ii] */
+      UNROLL
+      for (int ii = 0; ii < 6; ii++) {
+        __m512 q[6], y[4];
+        UNROLL
+        for (int jj = 0; jj < 6; jj++) q[jj] = _mm512_loadu_ps(mp + (ii * 6 + jj) * xs);
+        wg4_at(q, y);
+        UNROLL
+        for (int dx = 0; dx < 4; dx++) t[dx][ii] = y[dx];
+      }
+      const __m512 b = _mm512_set1_ps(bias ? bias[k] : 0.0f);
+      __m512 y[4][4]; /* y[dx][dy] */
+      UNROLL
+      for (int dx = 0; dx < 4; dx++) wg4_at(t[dx], y[dx]);
+      float *pl = out + (n * g->K + k) * plane + (int64_t)4 * a0 * W;
+      UNROLL
+      for (int dy = 0; dy < 4; dy++) {
+        __m512 z[4];
+        UNROLL
+        for (int dx = 0; dx < 4; dx++) z[dx] = _mm512_add_ps(y[dx][dy], b);
+        transpose4x4_lanes(z);
+        UNROLL
+        for (int e = 0; e < 4; e++) wg4_store(wg4_row_dst(pl, g->K * plane, W, dy, e), W, z[e], stream);
+      }
+    }
+  }
+}
+
+/* U[xi][c][k] = (G g_kc G^T)[xi] for F(4x4,3x3), in double; flip as weight_transform. */
+static const double G4[6][3] = { { 1. / 4, 0, 0 }, { -1. / 6, -1. / 6, -1. / 6 }, { -1. / 6, 1. / 6, -1. / 6 },
+                                 { 1. / 24, 1. / 12, 1. / 6 }, { 1. / 24, -1. / 12, 1. / 6 }, { 0, 0, 1 } };
+static void weight_transform4(const float *weight, int C, int K, int flip, float *U) {
+  const double (*G)[3] = G4;
+  for (int k = 0; k < K; k++)
+    for (int c = 0; c < C; c++) {
+      double w[3][3], t[6][3];
+      for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+          w[i][j] = flip ? weight[((int64_t)c * K + k) * 9 + (2 - i) * 3 + (2 - j)]
+                         : weight[((int64_t)k * C + c) * 9 + i * 3 + j];
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * w[0][j] + G[i][1] * w[1][j] + G[i][2] * w[2][j];
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++)
+          U[((int64_t)(i * 6 + j) * C + c) * K + k] =
+              (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+    }
+}
+
+int ft_conv_winograd_tile4_fits(int64_t N, int H, int W) { return wg4_fits(N, H, W); }
+
 int ft_conv_winograd_forward(const float *in, float *out, const float *weight, const float *bias,
-                             int64_t N, int C, int K, int H, int W, int flip) {
+                             int64_t N, int C, int K, int H, int W, int flip, int tile) {
+  if (tile != 2 && !(tile == 4 && wg4_fits(N, H, W)))
+    return ft_fail("conv: Winograd F(%dx%d,3x3) does not run on %dx%d planes", tile, tile, H, W);
   wg_geom g;
-  wg_geom_init(&g, N, C, K, H, W);
+  if (tile == 4) wg4_geom_init(&g, N, C, K, H, W);
+  else wg_geom_init(&g, N, C, K, H, W);
   float *U;
-  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT2, FT_CPU, sizeof(float) * 16 * (size_t)C * K,
+  FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT2, FT_CPU, sizeof(float) * g.npos * (size_t)C * K,
                             (void **)&U));
-  weight_transform(weight, C, K, flip, U);
+  if (tile == 4) weight_transform4(weight, C, K, flip, U);
+  else weight_transform(weight, C, K, flip, U);
   int nt = 1;
 #ifdef _OPENMP
   nt = omp_get_max_threads();
 #endif
-  const size_t per = (sizeof(float) * 16 * (size_t)(g.vxs + g.mxs) + 63) / 64 * 64;
+  const size_t per = (sizeof(float) * g.npos * (size_t)(g.vxs + g.mxs) + 63) / 64 * 64;
   char *mem;
   FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, per * nt + 64, (void **)&mem));
   mem = (char *)(((uintptr_t)mem + 63) / 64 * 64);
@@ -443,14 +683,16 @@ int ft_conv_winograd_forward(const float *in, float *out, const float *weight, c
   {
 #pragma omp for schedule(static)
   for (int64_t ch = 0; ch < nchunks; ch++) {
-    float *V = (float *)(mem + per * wg_thread()), *M = V + 16 * g.vxs;
+    float *V = (float *)(mem + per * wg_thread()), *M = V + g.npos * g.vxs;
     const int64_t u0 = ch * g.upc, u1 = u0 + g.upc < g.units ? u0 + g.upc : g.units;
     const int tv = (int)(((u1 - u0) * g.LW + 15) / 16);
     const wg_prefetch pf = { in, u1, u1 + g.upc < g.units ? u1 + g.upc : g.units };
-    if (g.P) input_transform_grouped(&g, in, u0, u1, V);
+    if (tile == 4) input_transform4(&g, in, u0, u1, V);
+    else if (g.P) input_transform_grouped(&g, in, u0, u1, V);
     else input_transform(&g, in, u0, u1, V);
     products(&g, U, V, M, tv, &pf);
-    if (g.P) output_transform_grouped(&g, M, bias, u0, u1, out, stream && g.P < 4);
+    if (tile == 4) output_transform4(&g, M, bias, u0, u1, out, stream);
+    else if (g.P) output_transform_grouped(&g, M, bias, u0, u1, out, stream && g.P < 4);
     else output_transform(&g, M, bias, u0, u1, out, stream);
   }
   if (stream) _mm_sfence(); /* streaming stores visible before the region ends */
@@ -562,19 +804,89 @@ static void wgrad_dispatch(int R, int Vn, const float *V, int Tp, const float *G
   }
 }
 
+/* F(4x4,3x3): the output gradient's 4x4 tiles to 6x6, dM = A dY A^T with A the
+ * transpose of A^T (rows (1 0 0 0), (1 1 1 1), (1 -1 1 -1), (1 2 4 8), (1 -2 4 -8),
+ * (0 0 0 1)), down the columns first as in input_transform4, the tiles in the same lane
+ * order, then transposed to channels in the lanes as grad_transform_grouped does. */
+INL void wg4_a(const __m512 x[4], __m512 r[6]) {
+  __m512 s02 = _mm512_add_ps(x[0], x[2]), s13 = _mm512_add_ps(x[1], x[3]);
+  __m512 t = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), x[2], x[0]);
+  __m512 v = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), x[3], _mm512_add_ps(x[1], x[1]));
+  r[0] = x[0];
+  r[1] = _mm512_add_ps(s02, s13);
+  r[2] = _mm512_sub_ps(s02, s13);
+  r[3] = _mm512_add_ps(t, v);
+  r[4] = _mm512_sub_ps(t, v);
+  r[5] = x[3];
+}
+
+static void grad_transform4(const wg_geom *g, const float *gout, int64_t u0, int64_t u1, int Kp,
+                            int64_t gxs, float *GT, float *Gs) {
+  const int64_t plane = (int64_t)g->H * g->W;
+  for (int64_t u = u0; u < u1; u += g->P) {
+    const int64_t n = u / g->TH, t0 = (u - u0) * g->LW;
+    const int a0 = (int)(u % g->TH);
+    for (int k0 = 0; k0 < Kp; k0 += 16) {
+      for (int kk = 0; kk < 16; kk++) {
+        const int k = k0 + kk;
+        if (k >= g->K) {
+          for (int xi = 0; xi < 36; xi++) _mm512_store_ps(Gs + (xi * 16 + kk) * 16, _mm512_setzero_ps());
+          continue;
+        }
+        const float *pl = gout + (n * g->K + k) * plane;
+        __m512 col[4][6];
+        {
+          __m512 rows[4][4];
+          UNROLL
+          for (int dy = 0; dy < 4; dy++) wg4_load_row(pl, g->K * plane, g->H, g->W, a0, dy + 1, rows[dy]);
+          UNROLL
+          for (int e = 0; e < 4; e++) {
+            __m512 x[4] = { rows[0][e], rows[1][e], rows[2][e], rows[3][e] };
+            wg4_a(x, col[e]);
+          }
+        }
+        UNROLL
+        for (int ii = 0; ii < 6; ii++) {
+          __m512 x[4] = { col[0][ii], col[1][ii], col[2][ii], col[3][ii] }, r[6];
+          transpose4x4_lanes(x);
+          wg4_a(x, r);
+          UNROLL
+          for (int jj = 0; jj < 6; jj++) _mm512_store_ps(Gs + ((ii * 6 + jj) * 16 + kk) * 16, r[jj]);
+        }
+      }
+      for (int xi = 0; xi < 36; xi++) {
+        __m512 r[16];
+        UNROLL
+        for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(Gs + (xi * 16 + i) * 16);
+        transpose16(r);
+        float *d = GT + xi * gxs + t0 * Kp + k0;
+        UNROLL
+        for (int i = 0; i < 16; i++) _mm512_storeu_ps(d + (int64_t)i * Kp, r[i]);
+      }
+    }
+  }
+}
+
 int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *gw, double scale,
-                                     int64_t N, int C, int K, int H, int W) {
+                                     int64_t N, int C, int K, int H, int W, int tile) {
   wg_geom g;
-  wg_geom_init(&g, N, C, K, H, W);
-  if (!g.P) return ft_fail("conv: Winograd backward-weight needs planes 8, 16 or 32 wide (got %dx%d)", H, W);
+  if (tile == 4) {
+    if (!wg4_fits(N, H, W))
+      return ft_fail("conv: Winograd F(4x4,3x3) does not run on %dx%d planes, batch %lld", H, W, (long long)N);
+    wg4_geom_init(&g, N, C, K, H, W);
+  } else {
+    wg_geom_init(&g, N, C, K, H, W);
+    if (!g.P) return ft_fail("conv: Winograd backward-weight needs planes 8, 16 or 32 wide (got %dx%d)", H, W);
+  }
+  const int np = g.npos, n1 = g.m + 2; /* positions, and per side */
   const int Kp = (K + 15) / 16 * 16;
-  const int64_t gxs = (int64_t)g.Tp * Kp + 16, dus = (int64_t)16 * C * Kp;
+  const int64_t gxs = (int64_t)g.Tp * Kp + 16, dus = (int64_t)np * C * Kp;
   int nt = 1;
 #ifdef _OPENMP
   nt = omp_get_max_threads();
 #endif
-  /* per thread: dU [16][C][Kp], the staging block, V, GT */
-  const size_t per = (sizeof(float) * (size_t)(dus + 16 * 256 + 16 * g.vxs + 16 * gxs) + 63) / 64 * 64;
+  /* per thread: dU [np][C][Kp], the staging block, V, GT */
+  const size_t per = (sizeof(float) * (size_t)(dus + np * 256 + np * g.vxs + np * gxs) + 63) / 64 * 64;
   char *mem;
   FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, per * nt + 64, (void **)&mem));
   mem = (char *)(((uintptr_t)mem + 63) / 64 * 64);
@@ -586,7 +898,7 @@ int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *
 #ifdef _OPENMP
     if (tid == 0) team = omp_get_num_threads();
 #endif
-    float *dU = (float *)(mem + per * tid), *Gs = dU + dus, *V = Gs + 16 * 256, *GT = V + 16 * g.vxs;
+    float *dU = (float *)(mem + per * tid), *Gs = dU + dus, *V = Gs + np * 256, *GT = V + np * g.vxs;
     memset(dU, 0, sizeof(float) * (size_t)dus);
     /* Fixed ranges of chunks per thread: the partial sums, and so the rounding, depend
      * only on the number of threads (runs reproduce bit for bit). */
@@ -594,9 +906,14 @@ int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *
     for (int64_t ch = 0; ch < nchunks; ch++) {
       const int64_t u0 = ch * g.upc, u1 = u0 + g.upc < g.units ? u0 + g.upc : g.units;
       const int ntl = (int)((u1 - u0) * g.LW);
-      input_transform_grouped(&g, in, u0, u1, V);
-      grad_transform_grouped(&g, gout, u0, u1, Kp, gxs, GT, Gs);
-      for (int xi = 0; xi < 16; xi++)
+      if (tile == 4) {
+        input_transform4(&g, in, u0, u1, V);
+        grad_transform4(&g, gout, u0, u1, Kp, gxs, GT, Gs);
+      } else {
+        input_transform_grouped(&g, in, u0, u1, V);
+        grad_transform_grouped(&g, gout, u0, u1, Kp, gxs, GT, Gs);
+      }
+      for (int xi = 0; xi < np; xi++)
         for (int k0 = 0; k0 < Kp; k0 += 16 * BV) {
           const int Vn = (Kp - k0) / 16 < BV ? (Kp - k0) / 16 : BV, Rm = wgrad_rows(Vn);
           for (int c0 = 0; c0 < C; c0 += Rm) {
@@ -608,21 +925,28 @@ int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *
     }
   }
   /* gw [K, C, 3, 3] += scale * G^T (sum of the threads' dU, in double) G */
-  static const double G[4][3] = { { 1, 0, 0 }, { .5, .5, .5 }, { .5, -.5, .5 }, { 0, 0, 1 } };
+  const double (*G)[3] = tile == 4 ? G4 : G2;
   for (int c = 0; c < C; c++)
     for (int k = 0; k < K; k++) {
-      double u[16], t[3][4];
-      for (int xi = 0; xi < 16; xi++) {
+      double u[36], t[3][6];
+      for (int xi = 0; xi < np; xi++) {
         double sum = 0;
         for (int th = 0; th < team; th++) sum += ((const float *)(mem + per * th))[((int64_t)xi * C + c) * Kp + k];
         u[xi] = sum;
       }
       for (int i = 0; i < 3; i++)
-        for (int b = 0; b < 4; b++) t[i][b] = G[0][i] * u[b] + G[1][i] * u[4 + b] + G[2][i] * u[8 + b] + G[3][i] * u[12 + b];
+        for (int b = 0; b < n1; b++) {
+          double acc = 0;
+          for (int a = 0; a < n1; a++) acc += G[a][i] * u[a * n1 + b];
+          t[i][b] = acc;
+        }
       float *d = gw + ((int64_t)k * C + c) * 9;
       for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-          d[i * 3 + j] = (float)(d[i * 3 + j] + scale * (t[i][0] * G[0][j] + t[i][1] * G[1][j] + t[i][2] * G[2][j] + t[i][3] * G[3][j]));
+        for (int j = 0; j < 3; j++) {
+          double acc = 0;
+          for (int b = 0; b < n1; b++) acc += t[i][b] * G[b][j];
+          d[i * 3 + j] = (float)(d[i * 3 + j] + scale * acc);
+        }
     }
   return FT_OK;
 }
@@ -637,12 +961,13 @@ int ft_conv_winograd_backward_weight_fits(int64_t N, int C, int K, int H, int W)
 #else /* no AVX-512: core/nn/conv.c never chooses this path */
 
 int ft_conv_winograd_available(void) { return 0; }
+int ft_conv_winograd_tile4_fits(int64_t N, int H, int W) { return 0; }
 int ft_conv_winograd_forward(const float *in, float *out, const float *weight, const float *bias,
-                             int64_t N, int C, int K, int H, int W, int flip) {
+                             int64_t N, int C, int K, int H, int W, int flip, int tile) {
   return ft_fail("conv: Winograd kernels need AVX-512");
 }
 int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *gw, double scale,
-                                     int64_t N, int C, int K, int H, int W) {
+                                     int64_t N, int C, int K, int H, int W, int tile) {
   return ft_fail("conv: Winograd kernels need AVX-512");
 }
 int ft_conv_winograd_backward_weight_fits(int64_t N, int C, int K, int H, int W) { return 0; }
