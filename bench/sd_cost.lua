@@ -5,9 +5,10 @@
 -- stochastic model draws the same gates as that benchmark. Prints per stage the cost of an
 -- open block and of a closed one, how many blocks the gates closed per stage, the cost of
 -- what every step runs regardless, and the saving predicted from these parts against the
--- one measured. Use -threads 1 (CPU time is the process's).
+-- one measured. Use -threads 1 (CPU time is the process's), or -clock wall on a quiet
+-- machine (with -threads 2: which parts gain least from the second thread).
 --   luajit bench/sd_cost.lua [-depth 110] [-batch 128] [-threads 1] [-steps 11]
---                            [-warmup 2] [-pL 0.5] [-seed 1]
+--                            [-warmup 2] [-pL 0.5] [-seed 1] [-clock cpu|wall]
 package.path = './?.lua;' .. package.path
 local util = require 'bench.util'
 local fathom = require 'fathom'
@@ -17,11 +18,11 @@ local cifar = require 'models.resnet_cifar'
 local ffi = require 'ffi'
 
 local opt = util.options('sd_cost', { depth = 110, batch = 128, threads = 1, steps = 11, warmup = 2,
-                                      pL = 0.5, seed = 1 }, arg)
+                                      pL = 0.5, seed = 1, clock = 'cpu' }, arg)
 fathom.setnumthreads(opt.threads)
 fathom.manualSeed(opt.seed)
 
-local now = util.cpuClock()
+local now = util.cpuClock(opt.clock == 'wall')
 
 local timing = false -- only the timed steps accumulate
 -- Wrap a module's updateOutput and backward (instance fields) to add their CPU time to acc.
@@ -101,8 +102,9 @@ local first = 4 -- model.modules: conv, BN, ReLU, then the blocks
 local function stage_of(l) return math.floor((l - 1) / n) + 1 end
 local function is_down(l) return l > n and (l - 1) % n == 0 end
 
-print(('Fathom ResNet-%d, batch %d, %d threads, conv %s, CPU ms per step (%d steps after %d warm-up)')
-  :format(opt.depth, opt.batch, opt.threads, ffi.string(fathom.C.ft_conv_algorithm()), S, opt.warmup))
+print(('Fathom ResNet-%d, batch %d, %d threads, conv %s, %s ms per step (%d steps after %d warm-up)')
+  :format(opt.depth, opt.batch, opt.threads, ffi.string(fathom.C.ft_conv_algorithm()),
+          opt.clock == 'wall' and 'wall' or 'CPU', S, opt.warmup))
 local c, sd = runs[1], runs[2]
 -- Per group: mean open cost per block (constant model), mean closed cost (sd model), and the
 -- sd model's mean count of open blocks per step.

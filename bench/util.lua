@@ -33,11 +33,12 @@ end
 
 -- Seconds of CPU time used by the process (CLOCK_PROCESS_CPUTIME_ID): with one thread, a
 -- kernel's cost even on a loaded machine.
-function M.cpuClock()
+function M.cpuClock(wall)
   local ffi = require 'ffi'
   require 'fathom.progress' -- declares fathom_timespec and clock_gettime
   local ts = ffi.new('fathom_timespec')
-  return function() ffi.C.clock_gettime(2, ts) return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec) end
+  local id = wall and 1 or 2 -- CLOCK_MONOTONIC (wall) or CLOCK_PROCESS_CPUTIME_ID
+  return function() ffi.C.clock_gettime(id, ts) return tonumber(ts.tv_sec) + 1e-9 * tonumber(ts.tv_nsec) end
 end
 
 -- The ResNet step benchmarks' input: N(0, 1) images (drawn from the global stream, so call

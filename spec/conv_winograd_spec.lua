@@ -173,7 +173,9 @@ describe('Winograd F(2x2,3x3) convolution (float32, 3x3 stride 1 pad 1)', functi
     local ok, err = pcall(function()
       for _, s in ipairs({ { 16, 32, 5, 'winograd' }, { 32, 16, 3, 'winograd' }, { 64, 8, 7, 'winograd' },
                            { 9, 11, 3, 'winograd' }, { 16, 32, 5, 'winograd4' }, { 32, 16, 3, 'winograd4' },
-                           { 64, 8, 8, 'winograd4' } }) do
+                           { 64, 8, 8, 'winograd4' },
+                           -- batch 128: two threads split these layers into other chunks
+                           { 64, 8, 128, 'winograd' }, { 64, 8, 128, 'winograd4' } }) do
         set(s[4])
         local c, hw, n = s[1], s[2], s[3]
         local m = nn.SpatialConvolution(c, c, 3, 3, 1, 1, 1, 1):noBias():float():initHe()

@@ -394,9 +394,30 @@ static void weight_transform(const float *weight, int C, int K, int flip, float 
     }
 }
 
+/* With nt > 1 threads, units per chunk near upc (multiples of step, at most max_upc) such
+ * that the threads' shares of chunks (schedule static) are as even as they can be: e.g. 32
+ * groups of an 8x8 F(4x4,3x3) layer in chunks of 3 give 11 chunks, 6 against 5 (the second
+ * thread idles 1/6 of the layer); in chunks of 4, 8 chunks, 4 each. */
+static int64_t balanced_upc(int64_t units, int64_t step, int64_t upc, int64_t max_upc, int nt) {
+  if (nt <= 1 || units <= upc) return upc;
+  const int64_t G = (units + step - 1) / step, g0 = upc / step;
+  int64_t best = g0, best_crit = -1;
+  for (int64_t gpc = (g0 + 1) / 2; gpc <= 2 * g0 && gpc * step <= max_upc; gpc++) {
+    if (gpc < 1) continue;
+    const int64_t chunks = (G + gpc - 1) / gpc, crit = (chunks + nt - 1) / nt * gpc;
+    const int64_t d = gpc > g0 ? gpc - g0 : g0 - gpc, db = best > g0 ? best - g0 : g0 - best;
+    if (best_crit < 0 || crit < best_crit || (crit == best_crit && (d < db || (d == db && gpc > best)))) {
+      best = gpc;
+      best_crit = crit;
+    }
+  }
+  return best * step;
+}
+
 /* Units per chunk: V and M of one chunk (16 (C + K) Tp floats) within about 384 KiB of
- * L2, and at least 48 tile lanes (3 vectors: one full register tile). */
-static void wg_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
+ * L2, and at least 48 tile lanes (3 vectors: one full register tile); balanced over the
+ * nt threads. */
+static void wg_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W, int nt) {
   g->m = 2; g->npos = 16;
   g->C = C; g->K = K; g->H = H; g->W = W;
   g->TH = (H + 1) / 2; g->TW = (W + 1) / 2;
@@ -413,6 +434,7 @@ static void wg_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
   int64_t upc = lanes / g->LW;
   if (g->P) upc = upc / g->P * g->P;
   if (upc < (g->P ? g->P : 1)) upc = g->P ? g->P : 1;
+  upc = balanced_upc(g->units, g->P ? g->P : 1, upc, 192 / g->LW, nt);
   if (upc > g->units) upc = g->units;
   g->upc = (int)upc;
   g->Tp = (int)((upc * g->LW + 15) / 16 * 16);
@@ -430,14 +452,14 @@ static void wg_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
  *          0 4 0 -5 0 1],
  *   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
  *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
- * Its float32 error is larger (the transforms multiply by up to 8 and 5): about 1e-6
- * to 4e-6 of the largest output against 1e-7 to 4e-7 for F(2x2,3x3)
+ * Its float32 error is larger (the transforms multiply by up to 8 and 5): about 2e-6
+ * to 7e-6 of the largest output against 1e-7 to 8e-7 for F(2x2,3x3)
  * (spec/conv_winograd_spec.lua measures and bounds both). */
 static int wg4_fits(int64_t N, int H, int W) {
   return (W == 32 && H % 8 == 0) || (W == 16 && H % 16 == 0) || (W == 8 && H == 8 && N % 4 == 0);
 }
 
-static void wg4_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
+static void wg4_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W, int nt) {
   g->m = 4; g->npos = 36;
   g->C = C; g->K = K; g->H = H; g->W = W;
   g->TH = H / 4; g->TW = W / 4;
@@ -449,6 +471,7 @@ static void wg4_geom_init(wg_geom *g, int64_t N, int C, int K, int H, int W) {
   if (lanes > 192) lanes = 192;
   int64_t upc = lanes / g->LW / g->P * g->P;
   if (upc < g->P) upc = g->P;
+  upc = balanced_upc(g->units, g->P, upc, 192 / g->LW / g->P * g->P, nt);
   if (upc > g->units) upc = g->units;
   g->upc = (int)upc;
   g->Tp = (int)(upc * g->LW);
@@ -655,18 +678,18 @@ int ft_conv_winograd_forward(const float *in, float *out, const float *weight, c
                              int64_t N, int C, int K, int H, int W, int flip, int tile) {
   if (tile != 2 && !(tile == 4 && wg4_fits(N, H, W)))
     return ft_fail("conv: Winograd F(%dx%d,3x3) does not run on %dx%d planes", tile, tile, H, W);
+  int nt = 1;
+#ifdef _OPENMP
+  nt = omp_get_max_threads();
+#endif
   wg_geom g;
-  if (tile == 4) wg4_geom_init(&g, N, C, K, H, W);
-  else wg_geom_init(&g, N, C, K, H, W);
+  if (tile == 4) wg4_geom_init(&g, N, C, K, H, W, nt);
+  else wg_geom_init(&g, N, C, K, H, W, nt);
   float *U;
   FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT2, FT_CPU, sizeof(float) * g.npos * (size_t)C * K,
                             (void **)&U));
   if (tile == 4) weight_transform4(weight, C, K, flip, U);
   else weight_transform(weight, C, K, flip, U);
-  int nt = 1;
-#ifdef _OPENMP
-  nt = omp_get_max_threads();
-#endif
   const size_t per = (sizeof(float) * g.npos * (size_t)(g.vxs + g.mxs) + 63) / 64 * 64;
   char *mem;
   FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, per * nt + 64, (void **)&mem));
@@ -869,22 +892,22 @@ static void grad_transform4(const wg_geom *g, const float *gout, int64_t u0, int
 
 int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *gw, double scale,
                                      int64_t N, int C, int K, int H, int W, int tile) {
+  int nt = 1;
+#ifdef _OPENMP
+  nt = omp_get_max_threads();
+#endif
   wg_geom g;
   if (tile == 4) {
     if (!wg4_fits(N, H, W))
       return ft_fail("conv: Winograd F(4x4,3x3) does not run on %dx%d planes, batch %lld", H, W, (long long)N);
-    wg4_geom_init(&g, N, C, K, H, W);
+    wg4_geom_init(&g, N, C, K, H, W, nt);
   } else {
-    wg_geom_init(&g, N, C, K, H, W);
+    wg_geom_init(&g, N, C, K, H, W, nt);
     if (!g.P) return ft_fail("conv: Winograd backward-weight needs planes 8, 16 or 32 wide (got %dx%d)", H, W);
   }
   const int np = g.npos, n1 = g.m + 2; /* positions, and per side */
   const int Kp = (K + 15) / 16 * 16;
   const int64_t gxs = (int64_t)g.Tp * Kp + 16, dus = (int64_t)np * C * Kp;
-  int nt = 1;
-#ifdef _OPENMP
-  nt = omp_get_max_threads();
-#endif
   /* per thread: dU [np][C][Kp], the staging block, V, GT */
   const size_t per = (sizeof(float) * (size_t)(dus + np * 256 + np * g.vxs + np * gxs) + 63) / 64 * 64;
   char *mem;
@@ -954,7 +977,7 @@ int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *
 /* Whether backward-weight of this geometry can run here (the full-vector transforms). */
 int ft_conv_winograd_backward_weight_fits(int64_t N, int C, int K, int H, int W) {
   wg_geom g;
-  wg_geom_init(&g, N, C, K, H, W);
+  wg_geom_init(&g, N, C, K, H, W, 1);
   return g.P != 0;
 }
 
