@@ -376,22 +376,42 @@ static void output_transform(const wg_geom *g, const float *M, const float *bias
  * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. flip: weight is [C, K, 3, 3] of the
  * forward convolution (backward-input), read mirrored. */
 static const double G2[4][3] = { { 1, 0, 0 }, { .5, .5, .5 }, { .5, -.5, .5 }, { 0, 0, 1 } };
-static void weight_transform(const float *weight, int C, int K, int flip, float *U) {
-  const double (*G)[3] = G2;
-  for (int k = 0; k < K; k++)
-    for (int c = 0; c < C; c++) {
-      double w[3][3], t[4][3];
-      for (int i = 0; i < 3; i++)
+/* U[xi][c][k] = (G g_kc G^T)[xi] for the n x n positions (n = 4: G2, n = 6: G4), in double,
+ * rounded once; 8 output channels per vector (their 9 taps gathered first), the channels
+ * c split over the threads from 32 x 32 pairs. A scalar loop took a quarter of an 8x8
+ * F(4x4,3x3) forward at 64 channels and batch 128. Each element is computed alone: the
+ * bits do not depend on the threads. */
+static void weight_transform_n(const float *weight, int C, int K, int flip, float *U,
+                               const double (*G)[3], int n) {
+  #pragma omp parallel for schedule(static) if ((int64_t)C * K >= 1024)
+  for (int c = 0; c < C; c++)
+    for (int k0 = 0; k0 < K; k0 += 8) {
+      const int kb = K - k0 < 8 ? K - k0 : 8;
+      double g[9][8];
+      for (int kk = 0; kk < 8; kk++)
+        for (int e = 0; e < 9; e++) {
+          const int64_t k = k0 + kk;
+          g[e][kk] = kk >= kb ? 0.0 : flip ? weight[((int64_t)c * K + k) * 9 + (8 - e)] : weight[(k * C + c) * 9 + e];
+        }
+      __m512d w[9], t[6][3];
+      for (int e = 0; e < 9; e++) w[e] = _mm512_loadu_pd(g[e]);
+      for (int i = 0; i < n; i++)
         for (int j = 0; j < 3; j++)
-          w[i][j] = flip ? weight[((int64_t)c * K + k) * 9 + (2 - i) * 3 + (2 - j)]
-                         : weight[((int64_t)k * C + c) * 9 + i * 3 + j];
-      for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * w[0][j] + G[i][1] * w[1][j] + G[i][2] * w[2][j];
-      for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++)
-          U[((int64_t)(i * 4 + j) * C + c) * K + k] =
-              (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+          t[i][j] = _mm512_fmadd_pd(_mm512_set1_pd(G[i][2]), w[6 + j],
+                                    _mm512_fmadd_pd(_mm512_set1_pd(G[i][1]), w[3 + j],
+                                                    _mm512_mul_pd(_mm512_set1_pd(G[i][0]), w[j])));
+      const __mmask8 m = (__mmask8)((1u << kb) - 1);
+      for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+          __m512d u = _mm512_fmadd_pd(t[i][2], _mm512_set1_pd(G[j][2]),
+                                      _mm512_fmadd_pd(t[i][1], _mm512_set1_pd(G[j][1]),
+                                                      _mm512_mul_pd(t[i][0], _mm512_set1_pd(G[j][0]))));
+          _mm256_mask_storeu_ps(U + ((int64_t)(i * n + j) * C + c) * K + k0, m, _mm512_cvtpd_ps(u));
+        }
     }
+}
+static void weight_transform(const float *weight, int C, int K, int flip, float *U) {
+  weight_transform_n(weight, C, K, flip, U, G2, 4);
 }
 
 /* With nt > 1 threads, units per chunk near upc (multiples of step, at most max_upc) such
@@ -651,25 +671,11 @@ static void output_transform4(const wg_geom *g, const float *M, const float *bia
   }
 }
 
-/* U[xi][c][k] = (G g_kc G^T)[xi] for F(4x4,3x3), in double; flip as weight_transform. */
+/* F(4x4,3x3)'s G, for weight_transform4 and the backward-weight. */
 static const double G4[6][3] = { { 1. / 4, 0, 0 }, { -1. / 6, -1. / 6, -1. / 6 }, { -1. / 6, 1. / 6, -1. / 6 },
                                  { 1. / 24, 1. / 12, 1. / 6 }, { 1. / 24, -1. / 12, 1. / 6 }, { 0, 0, 1 } };
 static void weight_transform4(const float *weight, int C, int K, int flip, float *U) {
-  const double (*G)[3] = G4;
-  for (int k = 0; k < K; k++)
-    for (int c = 0; c < C; c++) {
-      double w[3][3], t[6][3];
-      for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++)
-          w[i][j] = flip ? weight[((int64_t)c * K + k) * 9 + (2 - i) * 3 + (2 - j)]
-                         : weight[((int64_t)k * C + c) * 9 + i * 3 + j];
-      for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * w[0][j] + G[i][1] * w[1][j] + G[i][2] * w[2][j];
-      for (int i = 0; i < 6; i++)
-        for (int j = 0; j < 6; j++)
-          U[((int64_t)(i * 6 + j) * C + c) * K + k] =
-              (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
-    }
+  weight_transform_n(weight, C, K, flip, U, G4, 6);
 }
 
 int ft_conv_winograd_tile4_fits(int64_t N, int H, int W) { return wg4_fits(N, H, W); }
@@ -694,9 +700,9 @@ int ft_conv_winograd_forward(const float *in, float *out, const float *weight, c
   char *mem;
   FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, per * nt + 64, (void **)&mem));
   mem = (char *)(((uintptr_t)mem + 63) / 64 * 64);
-  /* Lanes past a chunk's last tile are never stored to the output; zeroed once so they
-   * hold finite values. */
-  memset(mem, 0, per * nt);
+  /* Lanes past a chunk's last tile are never stored to the output; zeroed so they hold
+   * finite values. The full-vector geometries (P > 0, every F(4x4,3x3)) have none. */
+  if (!g.P) memset(mem, 0, per * nt);
   /* An output of 8 MiB or more leaves the caches anyway: streaming stores (as in the
    * direct kernel) for full, 64-byte aligned vectors. */
   const int stream = N * K * (int64_t)H * W * 4 >= (8 << 20) && (uintptr_t)out % 64 == 0 &&
@@ -947,29 +953,38 @@ int ft_conv_winograd_backward_weight(const float *in, const float *gout, float *
         }
     }
   }
-  /* gw [K, C, 3, 3] += scale * G^T (sum of the threads' dU, in double) G */
+  /* gw [K, C, 3, 3] += scale * G^T (sum of the threads' dU, in double) G, 8 output
+   * channels per vector (Kp is a multiple of 16: the loads stay inside dU) */
   const double (*G)[3] = tile == 4 ? G4 : G2;
+  #pragma omp parallel for schedule(static) if ((int64_t)C * K >= 1024)
   for (int c = 0; c < C; c++)
-    for (int k = 0; k < K; k++) {
-      double u[36], t[3][6];
+    for (int k0 = 0; k0 < K; k0 += 8) {
+      __m512d u[36], t[3][6];
       for (int xi = 0; xi < np; xi++) {
-        double sum = 0;
-        for (int th = 0; th < team; th++) sum += ((const float *)(mem + per * th))[((int64_t)xi * C + c) * Kp + k];
+        __m512d sum = _mm512_setzero_pd();
+        for (int th = 0; th < team; th++)
+          sum = _mm512_add_pd(sum, _mm512_cvtps_pd(_mm256_loadu_ps(
+                                       (const float *)(mem + per * th) + ((int64_t)xi * C + c) * Kp + k0)));
         u[xi] = sum;
       }
       for (int i = 0; i < 3; i++)
-        for (int b = 0; b < n1; b++) {
-          double acc = 0;
-          for (int a = 0; a < n1; a++) acc += G[a][i] * u[a * n1 + b];
-          t[i][b] = acc;
+        for (int b2 = 0; b2 < n1; b2++) {
+          __m512d acc = _mm512_setzero_pd();
+          for (int a2 = 0; a2 < n1; a2++) acc = _mm512_fmadd_pd(_mm512_set1_pd(G[a2][i]), u[a2 * n1 + b2], acc);
+          t[i][b2] = acc;
         }
-      float *d = gw + ((int64_t)k * C + c) * 9;
+      double dw[9][8];
       for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++) {
-          double acc = 0;
-          for (int b = 0; b < n1; b++) acc += t[i][b] * G[b][j];
-          d[i * 3 + j] = (float)(d[i * 3 + j] + scale * acc);
+          __m512d acc = _mm512_setzero_pd();
+          for (int b2 = 0; b2 < n1; b2++) acc = _mm512_fmadd_pd(t[i][b2], _mm512_set1_pd(G[b2][j]), acc);
+          _mm512_storeu_pd(dw[i * 3 + j], _mm512_mul_pd(_mm512_set1_pd(scale), acc));
         }
+      const int kb = K - k0 < 8 ? K - k0 : 8;
+      for (int kk = 0; kk < kb; kk++) {
+        float *d = gw + ((int64_t)(k0 + kk) * C + c) * 9;
+        for (int e = 0; e < 9; e++) d[e] = (float)(d[e] + dw[e][kk]);
+      }
     }
   return FT_OK;
 }
