@@ -42,32 +42,37 @@ describe('Winograd F(2x2,3x3) convolution (float32, 3x3 stride 1 pad 1)', functi
     { 24, 8, 6, 32, 4 }, { 16, 16, 4, 8, 2 }, { 16, 16, 32, 30, 1 },   -- chunks across images
   }
 
+  -- One shape in float32 (the algorithm set) against float64: forward, backward-input, and
+  -- backward-weight accumulating (gradWeight starts nonzero, scale 0.5). Returns the float32
+  -- module, input, output and the shape's name.
+  local function against_f64(s, bound)
+    local ci, co, h, w, n = unpack(s)
+    local m64 = nn.SpatialConvolution(ci, co, 3, 3, 1, 1, 1, 1):double():initHe()
+    m64.bias:uniform(-1, 1)
+    local m32 = nn.SpatialConvolution(ci, co, 3, 3, 1, 1, 1, 1):float()
+    m32.weight:copy(m64.weight); m32.bias:copy(m64.bias)
+    local x = fathom.DoubleTensor(n, ci, h, w):uniform(-2, 2)
+    local y64 = m64:forward(x)
+    local gy = y64:clone():uniform(-1, 1)
+    local gx64 = m64:updateGradInput(x, gy)
+    m64.gradWeight:uniform(-1, 1)
+    m32.gradWeight:copy(m64.gradWeight)
+    m64:accGradParameters(x, gy, 0.5)
+    local y32 = m32:forward(x:float()):clone()
+    local gx32 = m32:updateGradInput(x:float(), gy:float())
+    m32:accGradParameters(x:float(), gy:float(), 0.5)
+    local name = ('%d->%d %dx%d batch %d'):format(ci, co, h, w, n)
+    local ef, eb, ew = relerr(y32, y64), relerr(gx32, gx64), relerr(m32.gradWeight, m64.gradWeight)
+    assert.is_true(ef < bound, ('%s output: relative error %g >= %g'):format(name, ef, bound))
+    assert.is_true(eb < bound, ('%s gradInput: relative error %g >= %g'):format(name, eb, bound))
+    assert.is_true(ew < bound, ('%s gradWeight: relative error %g >= %g'):format(name, ew, bound))
+    return m32, x:float(), y32, name
+  end
+
   it('forward and both backward passes match the float64 convolution on every shape', function()
     fathom.manualSeed(11)
     set('winograd')
-    for _, s in ipairs(shapes) do
-      local ci, co, h, w, n = unpack(s)
-      local m64 = nn.SpatialConvolution(ci, co, 3, 3, 1, 1, 1, 1):double():initHe()
-      m64.bias:uniform(-1, 1)
-      local m32 = nn.SpatialConvolution(ci, co, 3, 3, 1, 1, 1, 1):float()
-      m32.weight:copy(m64.weight); m32.bias:copy(m64.bias)
-      local x = fathom.DoubleTensor(n, ci, h, w):uniform(-2, 2)
-      local y64 = m64:forward(x)
-      local gy = y64:clone():uniform(-1, 1)
-      local gx64 = m64:updateGradInput(x, gy)
-      -- accumulates: gradWeight starts nonzero, scale 0.5
-      m64.gradWeight:uniform(-1, 1)
-      m32.gradWeight:copy(m64.gradWeight)
-      m64:accGradParameters(x, gy, 0.5)
-      local y32 = m32:forward(x:float())
-      local gx32 = m32:updateGradInput(x:float(), gy:float())
-      m32:accGradParameters(x:float(), gy:float(), 0.5)
-      local name = ('%d->%d %dx%d batch %d'):format(ci, co, h, w, n)
-      local ef, eb, ew = relerr(y32, y64), relerr(gx32, gx64), relerr(m32.gradWeight, m64.gradWeight)
-      assert.is_true(ef < REL, ('%s output: relative error %g >= %g'):format(name, ef, REL))
-      assert.is_true(eb < REL, ('%s gradInput: relative error %g >= %g'):format(name, eb, REL))
-      assert.is_true(ew < REL, ('%s gradWeight: relative error %g >= %g'):format(name, ew, REL))
-    end
+    for _, s in ipairs(shapes) do against_f64(s, REL) end
   end)
 
   -- Ci, Co, H, W, N where F(4x4,3x3) runs: ResNet's 32, 16 and 8 wide planes, odd channel
@@ -84,29 +89,10 @@ describe('Winograd F(2x2,3x3) convolution (float32, 3x3 stride 1 pad 1)', functi
     fathom.manualSeed(15)
     set('winograd4')
     for _, s in ipairs(shapes4) do
-      local ci, co, h, w, n = unpack(s)
-      local m64 = nn.SpatialConvolution(ci, co, 3, 3, 1, 1, 1, 1):double():initHe()
-      m64.bias:uniform(-1, 1)
-      local m32 = nn.SpatialConvolution(ci, co, 3, 3, 1, 1, 1, 1):float()
-      m32.weight:copy(m64.weight); m32.bias:copy(m64.bias)
-      local x = fathom.DoubleTensor(n, ci, h, w):uniform(-2, 2)
-      local y64 = m64:forward(x)
-      local gy = y64:clone():uniform(-1, 1)
-      local gx64 = m64:updateGradInput(x, gy)
-      m64.gradWeight:uniform(-1, 1)
-      m32.gradWeight:copy(m64.gradWeight)
-      m64:accGradParameters(x, gy, 0.5)
-      local y32 = m32:forward(x:float()):clone()
-      local gx32 = m32:updateGradInput(x:float(), gy:float())
-      m32:accGradParameters(x:float(), gy:float(), 0.5)
-      local name = ('%d->%d %dx%d batch %d'):format(ci, co, h, w, n)
-      local ef, eb, ew = relerr(y32, y64), relerr(gx32, gx64), relerr(m32.gradWeight, m64.gradWeight)
-      assert.is_true(ef < REL4, ('%s output: relative error %g >= %g'):format(name, ef, REL4))
-      assert.is_true(eb < REL4, ('%s gradInput: relative error %g >= %g'):format(name, eb, REL4))
-      assert.is_true(ew < REL4, ('%s gradWeight: relative error %g >= %g'):format(name, ew, REL4))
+      local m32, x, y32, name = against_f64(s, REL4)
       -- it is not F(2x2,3x3) in disguise: that one rounds 10x less on these shapes
       set('winograd')
-      local y2 = m32:forward(x:float())
+      local y2 = m32:forward(x)
       set('winograd4')
       assert.is_true(check.maxdiff(y32, y2) > 0, name .. ': F(4x4) and F(2x2) are different computations')
     end

@@ -737,6 +737,20 @@ int ft_conv_winograd_forward(const float *in, float *out, const float *weight, c
  * block); then dU[xi][c][k] += sum_t V[xi][c][t] GT[xi][t][k]: a register tile of R
  * input channels x Vn vectors of 16 output channels, accumulated over the chunk's tiles.
  * Full-vector geometries only (g->P > 0: ResNet's planes); core/nn/conv.c checks it. */
+/* The staging block Gs[xi][kk][t] (16 channels x 16 tiles per position) transposed into
+ * GT[xi][t0 + t][k0 + kk]: channels in the lanes, for the backward-weight products. */
+INL void staged_to_gt(const float *Gs, int npos, float *GT, int64_t gxs, int64_t t0, int Kp, int k0) {
+  for (int xi = 0; xi < npos; xi++) {
+    __m512 r[16];
+    UNROLL
+    for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(Gs + (xi * 16 + i) * 16);
+    transpose16(r);
+    float *d = GT + xi * gxs + t0 * Kp + k0;
+    UNROLL
+    for (int i = 0; i < 16; i++) _mm512_storeu_ps(d + (int64_t)i * Kp, r[i]);
+  }
+}
+
 static void grad_transform_grouped(const wg_geom *g, const float *gout, int64_t u0, int64_t u1,
                                    int Kp, int64_t gxs, float *GT, float *Gs) {
   const int64_t plane = (int64_t)g->H * g->W;
@@ -773,15 +787,7 @@ static void grad_transform_grouped(const wg_geom *g, const float *gout, int64_t 
           _mm512_store_ps(Gs + ((3 * 4 + jj) * 16 + kk) * 16, _mm512_sub_ps(_mm512_setzero_ps(), h[1][jj]));
         }
       }
-      for (int xi = 0; xi < 16; xi++) {
-        __m512 r[16];
-        UNROLL
-        for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(Gs + (xi * 16 + i) * 16);
-        transpose16(r);
-        float *d = GT + xi * gxs + t0 * Kp + k0;
-        UNROLL
-        for (int i = 0; i < 16; i++) _mm512_storeu_ps(d + (int64_t)i * Kp, r[i]);
-      }
+      staged_to_gt(Gs, 16, GT, gxs, t0, Kp, k0);
     }
   }
 }
@@ -883,15 +889,7 @@ static void grad_transform4(const wg_geom *g, const float *gout, int64_t u0, int
           for (int jj = 0; jj < 6; jj++) _mm512_store_ps(Gs + ((ii * 6 + jj) * 16 + kk) * 16, r[jj]);
         }
       }
-      for (int xi = 0; xi < 36; xi++) {
-        __m512 r[16];
-        UNROLL
-        for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(Gs + (xi * 16 + i) * 16);
-        transpose16(r);
-        float *d = GT + xi * gxs + t0 * Kp + k0;
-        UNROLL
-        for (int i = 0; i < 16; i++) _mm512_storeu_ps(d + (int64_t)i * Kp, r[i]);
-      }
+      staged_to_gt(Gs, 36, GT, gxs, t0, Kp, k0);
     }
   }
 }
