@@ -410,9 +410,6 @@ static void weight_transform_n(const float *weight, int C, int K, int flip, floa
         }
     }
 }
-static void weight_transform(const float *weight, int C, int K, int flip, float *U) {
-  weight_transform_n(weight, C, K, flip, U, G2, 4);
-}
 
 /* With nt > 1 threads, units per chunk near upc (multiples of step, at most max_upc) such
  * that the threads' shares of chunks (schedule static) are as even as they can be: e.g. 32
@@ -671,12 +668,9 @@ static void output_transform4(const wg_geom *g, const float *M, const float *bia
   }
 }
 
-/* F(4x4,3x3)'s G, for weight_transform4 and the backward-weight. */
+/* F(4x4,3x3)'s G, for its weight transform and the backward-weight. */
 static const double G4[6][3] = { { 1. / 4, 0, 0 }, { -1. / 6, -1. / 6, -1. / 6 }, { -1. / 6, 1. / 6, -1. / 6 },
                                  { 1. / 24, 1. / 12, 1. / 6 }, { 1. / 24, -1. / 12, 1. / 6 }, { 0, 0, 1 } };
-static void weight_transform4(const float *weight, int C, int K, int flip, float *U) {
-  weight_transform_n(weight, C, K, flip, U, G4, 6);
-}
 
 int ft_conv_winograd_tile4_fits(int64_t N, int H, int W) { return wg4_fits(N, H, W); }
 
@@ -694,8 +688,8 @@ int ft_conv_winograd_forward(const float *in, float *out, const float *weight, c
   float *U;
   FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT2, FT_CPU, sizeof(float) * g.npos * (size_t)C * K,
                             (void **)&U));
-  if (tile == 4) weight_transform4(weight, C, K, flip, U);
-  else weight_transform(weight, C, K, flip, U);
+  if (tile == 4) weight_transform_n(weight, C, K, flip, U, G4, 6);
+  else weight_transform_n(weight, C, K, flip, U, G2, 4);
   const size_t per = (sizeof(float) * g.npos * (size_t)(g.vxs + g.mxs) + 63) / 64 * 64;
   char *mem;
   FT_TRY(ft_workspace_bytes("conv", FT_WS_DIRECT, FT_CPU, per * nt + 64, (void **)&mem));
