@@ -19,8 +19,8 @@ local function relerr(a, ref) return check.maxdiff(a:double(), ref) / maxabs(ref
 -- the direct kernel 1e-7 to 1e-6. Wrong transforms, planted once each: one of G's 1/2
 -- as 0.505 gave 6e-3, one sign of the output transform flipped gave 1.3.
 local REL = 5e-6
--- F(4x4,3x3) (planes 32 or 16 wide) rounds more: its transforms multiply by up to 8.
--- Measured 2e-6 to 6.3e-6 (64 channels; backward-weight 3e-6 to 5.4e-6); planted once: one
+-- F(4x4,3x3) (planes 32, 16 or 8 wide) rounds more: its transforms multiply by up to 8.
+-- Measured 2e-6 to 7e-6 (64 channels at 8x8 the most); planted once: one
 -- of G's 1/6 as 0.17 gave 1.7e-2, one output-transform 8 as 7.9 gave 7.3e-2.
 local REL4 = 2e-5
 
